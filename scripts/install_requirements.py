@@ -1,0 +1,68 @@
+"""Install the pinned test requirements into the active virtualenv, then the requirements of the
+Home Assistant integrations that dc_mesh depends on, under HA's own package constraints (so pip never
+backtracks). Skips everything when nothing changed since the last successful run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIREMENTS = REPO / "requirements_test.txt"
+MANIFEST = REPO / "custom_components" / "dc_mesh" / "manifest.json"
+STAMP = Path(sys.prefix) / ".dc-mesh-requirements"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in (REQUIREMENTS, MANIFEST, Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)
+
+
+def _integration_requirements(components: Path, roots: list[str]) -> set[str]:
+    """Requirements of the given integrations and everything they depend on."""
+    seen: set[str] = set()
+    requirements: set[str] = set()
+    todo = list(roots)
+    while todo:
+        domain = todo.pop()
+        if domain in seen:
+            continue
+        seen.add(domain)
+        manifest = json.loads((components / domain / "manifest.json").read_text())
+        requirements.update(manifest.get("requirements", []))
+        todo.extend(manifest.get("dependencies", []))
+        todo.extend(manifest.get("after_dependencies", []))
+    return requirements
+
+
+def main() -> None:
+    fingerprint = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == fingerprint:
+        print("[dc-mesh] requirements up to date", file=sys.stderr)
+        return
+    print("[dc-mesh] installing requirements (a few minutes, once)", file=sys.stderr)
+    _pip("--upgrade", "pip")
+    _pip("-r", str(REQUIREMENTS))
+    import homeassistant  # noqa: PLC0415  (installed just above)
+
+    ha_dir = Path(homeassistant.__file__).parent
+    ours = json.loads(MANIFEST.read_text())
+    roots = ours.get("dependencies", []) + ours.get("after_dependencies", [])
+    requirements = _integration_requirements(ha_dir / "components", roots)
+    requirements.update(ours.get("requirements", []))
+    _pip("-c", str(ha_dir / "package_constraints.txt"), *sorted(requirements))
+    STAMP.write_text(fingerprint)
+
+
+if __name__ == "__main__":
+    main()
