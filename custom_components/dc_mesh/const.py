@@ -10,10 +10,13 @@ DOMAIN: Final = "dc_mesh"
 LOGGER = logging.getLogger(__package__)
 
 MANUFACTURER: Final = "DC Mesh"
+HUB_MODEL: Final = "DC-Monitor mesh"
 
 # Config entry data.
 CONF_MESH_ID: Final = "mesh_id"  # 8 hex digits (v1 advertisement) or LEGACY_MESH_ID
-CONF_ADDRESS: Final = "address"  # the node the entry was set up through (preferred gateway)
+CONF_ADDRESS: Final = (
+    "address"  # the node the entry was set up through (preferred gateway)
+)
 LEGACY_MESH_ID: Final = "legacy"  # all v0.7 nodes of a site form one mesh (see README)
 
 # Options.

@@ -1,0 +1,82 @@
+"""The DC Mesh integration: DC-Monitor BLE mesh power monitors in Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.components import bluetooth
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_ADDRESS, DOMAIN
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
+from .entity import node_identifier
+from .services import async_setup_services
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bool:
+    """Connect to the mesh through any of its advertising nodes."""
+    coordinator = DcMeshCoordinator(hass, entry)
+    if not coordinator.candidates():
+        address = entry.data[CONF_ADDRESS]
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="no_nodes_advertising",
+            translation_placeholders={
+                "mesh": entry.title,
+                "reason": bluetooth.async_address_reachability_diagnostics(
+                    hass, address, bluetooth.BluetoothReachabilityIntent.CONNECTION
+                ),
+            },
+        )
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+
+    async def _async_stop(_: Event) -> None:
+        await coordinator.async_shutdown()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop)
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bool:
+    """Unload the platforms and close the link."""
+    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        await entry.runtime_data.async_shutdown()
+    return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: DcMeshConfigEntry, device: DeviceEntry
+) -> bool:
+    """Let the user remove a node that is gone (not while it still answers)."""
+    coordinator = entry.runtime_data
+    for node_id, node in coordinator.data.nodes.items():
+        if node_identifier(coordinator, node_id) in device.identifiers:
+            if node.available:
+                return False
+            coordinator.forget_node(node_id)
+            return True
+    return (DOMAIN, coordinator.mesh_id) not in device.identifiers

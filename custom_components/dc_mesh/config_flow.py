@@ -1,0 +1,279 @@
+"""Config flow: Bluetooth discovery or a pick from discovered nodes, options, reconfigure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.bluetooth import (
+    BluetoothServiceInfoBleak,
+    async_discovered_service_info,
+)
+from homeassistant.config_entries import (
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+)
+import probatio as vol
+
+from .const import (
+    CONF_ADDRESS,
+    CONF_EXCLUDED_ADDRESSES,
+    CONF_MESH_ID,
+    CONF_POLL_INTERVAL,
+    CONF_STALE_TIMEOUT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_STALE_TIMEOUT,
+    DOMAIN,
+    LEGACY_MESH_ID,
+    LOGGER,
+)
+from .coordinator import DcMeshConfigEntry
+from .dcmesh import DcMeshError, DcMeshLink
+from .discovery import mesh_id_of, mesh_title
+
+# A connection test must not keep the user waiting for long.
+PROBE_CONNECT_TIMEOUT = 15.0
+
+
+async def _async_probe(service_info: BluetoothServiceInfoBleak) -> None:
+    """Connect to a node, negotiate (INFO) and read the mesh once; raise DcMeshError."""
+    link = DcMeshLink(
+        service_info.device,
+        name=service_info.name,
+        connect_timeout=PROBE_CONNECT_TIMEOUT,
+    )
+    try:
+        await link.connect()
+        await link.read_all()
+    finally:
+        await link.disconnect()
+
+
+def _node_label(info: BluetoothServiceInfoBleak, mesh_id: str) -> str:
+    return f"{info.name} {info.address} ({mesh_title(mesh_id)}, {info.rssi} dBm)"
+
+
+class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up one config entry per mesh."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing discovered."""
+        self._discovery: BluetoothServiceInfoBleak | None = None
+        self._discovered: dict[str, BluetoothServiceInfoBleak] = {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: DcMeshConfigEntry) -> DcMeshOptionsFlow:
+        """Options of a mesh."""
+        return DcMeshOptionsFlow()
+
+    async def async_step_bluetooth(
+        self, discovery_info: BluetoothServiceInfoBleak
+    ) -> ConfigFlowResult:
+        """A DC-Monitor node advertised: offer its mesh unless it is configured."""
+        mesh_id = mesh_id_of(discovery_info)
+        if mesh_id is None:
+            return self.async_abort(reason="not_supported")
+        # Every further node of a configured mesh becomes a failover candidate silently.
+        await self.async_set_unique_id(mesh_id)
+        self._abort_if_unique_id_configured()
+        self._discovery = discovery_info
+        self.context["title_placeholders"] = {"name": mesh_title(mesh_id)}
+        return await self.async_step_bluetooth_confirm()
+
+    async def async_step_bluetooth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm the discovered mesh; test the connection first."""
+        assert self._discovery is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if (error := await self._async_test(self._discovery)) is None:
+                return self._async_create(self._discovery)
+            errors["base"] = error
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="bluetooth_confirm",
+            description_placeholders={
+                "name": mesh_title(self.unique_id or LEGACY_MESH_ID),
+                "address": self._discovery.address,
+            },
+            errors=errors,
+        )
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick a discovered node of a mesh that is not configured yet."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            info = self._discovered[user_input[CONF_ADDRESS]]
+            mesh_id = mesh_id_of(info)
+            assert mesh_id is not None
+            await self.async_set_unique_id(mesh_id, raise_on_progress=False)
+            self._abort_if_unique_id_configured()
+            if (error := await self._async_test(info)) is None:
+                return self._async_create(info)
+            errors["base"] = error
+
+        configured = self._async_current_ids(include_ignore=False)
+        self._discovered = {
+            info.address: info
+            for info in async_discovered_service_info(self.hass, connectable=True)
+            if (mesh_id := mesh_id_of(info)) is not None and mesh_id not in configured
+        }
+        if not self._discovered:
+            return self.async_abort(reason="no_devices_found")
+        options = [
+            SelectOptionDict(
+                value=address, label=_node_label(info, mesh_id_of(info) or "")
+            )
+            for address, info in sorted(
+                self._discovered.items(), key=lambda item: -item[1].rssi
+            )
+        ]
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_ADDRESS): SelectSelector(
+                        SelectSelectorConfig(options=options)
+                    )
+                }
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose the node the mesh prefers to connect through."""
+        entry = self._get_reconfigure_entry()
+        candidates = {
+            info.address: info
+            for info in async_discovered_service_info(self.hass, connectable=True)
+            if mesh_id_of(info) == entry.unique_id
+        }
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            info = candidates.get(user_input[CONF_ADDRESS])
+            if info is None:
+                errors["base"] = "cannot_connect"
+            elif (error := await self._async_test(info)) is None:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_ADDRESS: info.address}
+                )
+            else:
+                errors["base"] = error
+        if not candidates:
+            return self.async_abort(reason="no_devices_found")
+        options = [
+            SelectOptionDict(
+                value=address, label=_node_label(info, entry.unique_id or "")
+            )
+            for address, info in candidates.items()
+        ]
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_ADDRESS, default=entry.data[CONF_ADDRESS]
+                    ): SelectSelector(SelectSelectorConfig(options=options))
+                }
+            ),
+            errors=errors,
+        )
+
+    async def _async_test(self, info: BluetoothServiceInfoBleak) -> str | None:
+        try:
+            await _async_probe(info)
+        except DcMeshError as err:
+            LOGGER.debug("Connection test with %s failed: %s", info.address, err)
+            return "cannot_connect"
+        except Exception:
+            LOGGER.exception("Unexpected error testing %s", info.address)
+            return "unknown"
+        return None
+
+    def _async_create(self, info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+        mesh_id = self.unique_id
+        assert mesh_id is not None
+        return self.async_create_entry(
+            title=mesh_title(mesh_id),
+            data={CONF_MESH_ID: mesh_id, CONF_ADDRESS: info.address},
+        )
+
+
+class DcMeshOptionsFlow(OptionsFlowWithReload):
+    """Poll interval, staleness timeout and (legacy meshes) nodes that are not ours."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the options."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        options = self.config_entry.options
+        schema: dict[Any, Any] = {
+            vol.Required(
+                CONF_POLL_INTERVAL,
+                default=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL),
+            ): vol.All(
+                NumberSelector(
+                    NumberSelectorConfig(
+                        min=2,
+                        max=300,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Coerce(int),
+            ),
+            vol.Required(
+                CONF_STALE_TIMEOUT,
+                default=options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT),
+            ): vol.All(
+                NumberSelector(
+                    NumberSelectorConfig(
+                        min=10,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Coerce(int),
+            ),
+        }
+        if self.config_entry.unique_id == LEGACY_MESH_ID:
+            legacy = sorted(
+                {
+                    info.address
+                    for info in async_discovered_service_info(
+                        self.hass, connectable=True
+                    )
+                    if mesh_id_of(info) == LEGACY_MESH_ID
+                }
+                | set(options.get(CONF_EXCLUDED_ADDRESSES, []))
+            )
+            schema[
+                vol.Optional(
+                    CONF_EXCLUDED_ADDRESSES,
+                    default=options.get(CONF_EXCLUDED_ADDRESSES, []),
+                )
+            ] = SelectSelector(SelectSelectorConfig(options=legacy, multiple=True))
+        return self.async_show_form(step_id="init", data_schema=vol.Schema(schema))

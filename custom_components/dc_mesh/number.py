@@ -1,0 +1,99 @@
+"""Numbers: each node's duty cycle, and the mesh's power budget."""
+
+from __future__ import annotations
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
+from .entity import DcMeshHubEntity, DcMeshNodeEntity
+
+PARALLEL_UPDATES = 1
+
+DUTY = NumberEntityDescription(
+    key="duty_setting",
+    translation_key="duty_setting",
+    native_min_value=0,
+    native_max_value=100,
+    native_step=1,
+    native_unit_of_measurement=PERCENTAGE,
+    mode=NumberMode.SLIDER,
+)
+
+BUDGET = NumberEntityDescription(
+    key="power_budget",
+    translation_key="power_budget",
+    device_class=NumberDeviceClass.POWER,
+    entity_category=EntityCategory.CONFIG,
+    native_min_value=0,
+    native_max_value=1000,
+    native_step=0.1,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    mode=NumberMode.BOX,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DcMeshConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the budget now and a duty number whenever a node appears."""
+    coordinator = entry.runtime_data
+    async_add_entities([DcMeshBudgetNumber(coordinator, BUDGET.key)])
+    known: set[int] = set()
+
+    @callback
+    def _add_new_nodes() -> None:
+        new = coordinator.sensor_node_ids() - known
+        known.update(new)
+        if new:
+            async_add_entities(
+                DcMeshDutyNumber(coordinator, node_id) for node_id in new
+            )
+
+    _add_new_nodes()
+    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
+
+
+class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):
+    """The node's PWM duty; setting it is confirmed by a fresh reading."""
+
+    entity_description = DUTY
+
+    def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:
+        """Attach to the node."""
+        super().__init__(coordinator, node_id, DUTY.key)
+
+    @property
+    def native_value(self) -> float | None:
+        """The duty the node reported last."""
+        reading = self.node.reading
+        return reading.duty if reading is not None else None
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Send the duty to the node and confirm it."""
+        await self.coordinator.async_set_duty(self.node_id, round(value))
+
+
+class DcMeshBudgetNumber(DcMeshHubEntity, NumberEntity):
+    """The power threshold of the budget balancer (the budget is this minus 500 mW)."""
+
+    entity_description = BUDGET
+
+    @property
+    def native_value(self) -> float:
+        """The threshold in W."""
+        return self.coordinator.balancer.threshold_mw / 1000
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Set the threshold."""
+        self.coordinator.balancer.threshold_mw = value * 1000
+        self.async_write_ha_state()

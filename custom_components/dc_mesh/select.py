@@ -1,0 +1,57 @@
+"""Select: which node the power budget balancer favours."""
+
+from __future__ import annotations
+
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import DcMeshConfigEntry
+from .entity import DcMeshHubEntity
+
+PARALLEL_UPDATES = 1
+
+NO_PRIORITY = "none"
+
+PRIORITY = SelectEntityDescription(
+    key="priority_node",
+    translation_key="priority_node",
+    entity_category=EntityCategory.CONFIG,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DcMeshConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the priority select."""
+    async_add_entities([DcMeshPrioritySelect(entry.runtime_data, PRIORITY.key)])
+
+
+class DcMeshPrioritySelect(DcMeshHubEntity, SelectEntity):
+    """The node that gets twice the share of the budget ("none": equal shares)."""
+
+    entity_description = PRIORITY
+
+    @property
+    def options(self) -> list[str]:
+        """Offer no priority, or any node that measures a load."""
+        return [
+            NO_PRIORITY,
+            *(str(n) for n in sorted(self.coordinator.sensor_node_ids())),
+        ]
+
+    @property
+    def current_option(self) -> str:
+        """The favoured node."""
+        node = self.coordinator.balancer.priority_node
+        return NO_PRIORITY if node is None else str(node)
+
+    async def async_select_option(self, option: str) -> None:
+        """Favour a node."""
+        self.coordinator.balancer.priority_node = (
+            None if option == NO_PRIORITY else int(option)
+        )
+        self.async_write_ha_state()

@@ -1,0 +1,230 @@
+"""Sensors: per-node readings and energy, per-mesh totals and link state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfPower,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, MeshData, NodeData
+from .entity import DcMeshHubEntity, DcMeshNodeEntity
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DcMeshNodeSensorEntityDescription(SensorEntityDescription):
+    """A sensor of a mesh node."""
+
+    value_fn: Callable[[NodeData], float | str | datetime | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DcMeshHubSensorEntityDescription(SensorEntityDescription):
+    """A sensor of the mesh as a whole."""
+
+    value_fn: Callable[[MeshData], float | int | str | None]
+
+
+NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
+    DcMeshNodeSensorEntityDescription(
+        key="voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=2,
+        value_fn=lambda node: node.reading.voltage if node.reading else None,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.MILLIAMPERE,
+        suggested_display_precision=0,
+        value_fn=lambda node: node.reading.current_ma if node.reading else None,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.MILLIWATT,
+        suggested_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=2,
+        value_fn=lambda node: node.reading.power_mw if node.reading else None,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="duty",
+        translation_key="duty",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        value_fn=lambda node: node.reading.duty if node.reading else None,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="last_seen",
+        translation_key="last_seen",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda node: node.last_seen,
+    ),
+)
+
+FIRMWARE_SENSOR = DcMeshNodeSensorEntityDescription(
+    key="firmware",
+    translation_key="firmware",
+    entity_category=EntityCategory.DIAGNOSTIC,
+    value_fn=lambda node: node.info.firmware if node.info else None,
+)
+
+ENERGY_SENSOR = SensorEntityDescription(
+    key="energy",
+    device_class=SensorDeviceClass.ENERGY,
+    state_class=SensorStateClass.TOTAL_INCREASING,
+    native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+    suggested_display_precision=3,
+)
+
+HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
+    DcMeshHubSensorEntityDescription(
+        key="total_power",
+        translation_key="total_power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.MILLIWATT,
+        suggested_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=2,
+        value_fn=lambda data: data.total_power_mw,
+    ),
+    DcMeshHubSensorEntityDescription(
+        key="gateway_node",
+        translation_key="gateway_node",
+        value_fn=lambda data: data.gateway_node_id,
+    ),
+    DcMeshHubSensorEntityDescription(
+        key="failover_count",
+        translation_key="failover_count",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda data: data.failover_count,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DcMeshConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add hub sensors now and node sensors whenever a node appears."""
+    coordinator = entry.runtime_data
+    async_add_entities(
+        DcMeshHubSensor(coordinator, description) for description in HUB_SENSORS
+    )
+    sensor_nodes: set[int] = set()
+    firmware_nodes: set[int] = set()
+
+    @callback
+    def _add_new_nodes() -> None:
+        entities: list[SensorEntity] = []
+        for node_id in coordinator.sensor_node_ids() - sensor_nodes:
+            sensor_nodes.add(node_id)
+            entities.extend(
+                DcMeshNodeSensor(coordinator, node_id, description)
+                for description in NODE_SENSORS
+            )
+            entities.append(DcMeshEnergySensor(coordinator, node_id))
+        for node in coordinator.data.nodes.values():
+            if node.info is not None and node.node_id not in firmware_nodes:
+                firmware_nodes.add(node.node_id)
+                entities.append(
+                    DcMeshNodeSensor(coordinator, node.node_id, FIRMWARE_SENSOR)
+                )
+        if entities:
+            async_add_entities(entities)
+
+    _add_new_nodes()
+    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
+
+
+class DcMeshNodeSensor(DcMeshNodeEntity, SensorEntity):
+    """A reading of a mesh node."""
+
+    entity_description: DcMeshNodeSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: DcMeshCoordinator,
+        node_id: int,
+        description: DcMeshNodeSensorEntityDescription,
+    ) -> None:
+        """Bind the description to the node."""
+        super().__init__(coordinator, node_id, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> float | str | datetime | None:
+        """The node's current value."""
+        return self.entity_description.value_fn(self.node)
+
+
+class DcMeshEnergySensor(DcMeshNodeEntity, RestoreSensor):
+    """Energy through a node's load, integrated from its power readings.
+
+    The total survives restarts: the last state is restored and integration continues from it.
+    """
+
+    entity_description = ENERGY_SENSOR
+
+    def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:
+        """Attach to the node."""
+        super().__init__(coordinator, node_id, ENERGY_SENSOR.key)
+
+    async def async_added_to_hass(self) -> None:
+        """Continue from the restored total."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        if last is not None and isinstance(last.native_value, (int, float)):
+            self.coordinator.restore_energy(self.node_id, float(last.native_value))
+
+    @property
+    def native_value(self) -> float | None:
+        """Energy in kWh."""
+        return self.node.energy_kwh
+
+
+class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):
+    """A sensor of the mesh as a whole."""
+
+    entity_description: DcMeshHubSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: DcMeshCoordinator,
+        description: DcMeshHubSensorEntityDescription,
+    ) -> None:
+        """Bind the description to the mesh."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> float | int | str | None:
+        """The mesh's current value."""
+        return self.entity_description.value_fn(self.coordinator.data)
