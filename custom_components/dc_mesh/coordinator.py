@@ -42,6 +42,7 @@ from .dcmesh import (
     DcMeshError,
     DcMeshLink,
     Event,
+    LinkError,
     NodeInfo,
     NodeRole,
     ProtocolMode,
@@ -288,9 +289,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             )
 
     async def _async_failover(self) -> None:
-        """Connect to the next best node; back off exponentially while none answers."""
+        """Connect to the next best node until one holds; back off while none answers."""
         delay = BACKOFF_INITIAL
-        while True:
+        while self.link is None or not self.link.is_connected:
             try:
                 await self._async_connect_best()
             except UpdateFailed as err:
@@ -301,9 +302,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
-            break
-        self.data.failover_count += 1
-        await self.async_refresh()
+            self.data.failover_count += 1
+            delay = BACKOFF_INITIAL
+            await self.async_refresh()
 
     async def async_shutdown(self) -> None:
         """Stop failover and close the link."""
@@ -423,6 +424,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         try:
             await link.read_all(expected=self.sensor_node_ids())
         except DcMeshError as err:
+            if isinstance(err, LinkError) and self.link is None:
+                return self.data  # lost mid-read: the failover takes over
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="read_failed",

@@ -1,0 +1,1 @@
+"""Home Assistant components for development runs (symlinked into a dev config)."""

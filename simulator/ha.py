@@ -1,0 +1,97 @@
+"""Face (b): the simulated mesh as a connectable Bluetooth proxy in Home Assistant.
+
+`async_register_mesh(hass, mesh)` registers a remote scanner (like an ESPHome proxy)
+with Home Assistant's Bluetooth manager. It advertises every advertising universal
+node (local name `DC-Monitor`, service UUID 0xDC01, the node's RSSI with noise, v1
+service data), again every `interval` and whenever the mesh's advertising state
+changes. Connections go through `HaBluetoothConnector` to `SimBleakBackend`, so code
+that uses `bluetooth.async_ble_device_from_address(..., connectable=True)` and
+`bleak_retry_connector.establish_connection` reaches the mesh unchanged.
+
+The bluetooth integration must be set up first (a component that calls this declares
+`"dependencies": ["bluetooth"]`; tests request `enable_bluetooth`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from habluetooth import BaseHaRemoteScanner, HaBluetoothConnector
+from homeassistant.components.bluetooth import MONOTONIC_TIME, async_register_scanner
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+
+from .bleak_backend import bound_backend
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from .mesh import Mesh
+
+ADAPTER = "dc_mesh_sim"  # not "hci...": habluetooth would try BlueZ mgmt on it
+DEFAULT_INTERVAL = timedelta(seconds=10)
+
+
+class SimMeshScanner(BaseHaRemoteScanner):
+    """A remote scanner that hears every advertising universal node of one mesh."""
+
+    def advertise(self, mesh: Mesh) -> None:
+        """Feed the current advertisement of every advertising node to the manager."""
+        now = MONOTONIC_TIME()
+        for advert in mesh.advertisements():
+            self._async_on_advertisement(
+                advert.mac,
+                advert.rssi,
+                advert.local_name,
+                list(advert.service_uuids),
+                dict(advert.service_data),
+                {},
+                None,
+                {},
+                now,
+            )
+
+
+@callback
+def async_register_mesh(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    *,
+    source: str = "dc_mesh_sim",
+    interval: timedelta = DEFAULT_INTERVAL,
+    connection_slots: int = 3,
+) -> CALLBACK_TYPE:
+    """Register the mesh as a connectable proxy; return the undo callable.
+
+    The undo callable stops re-advertising, unregisters the scanner and cancels every
+    timer of the mesh. `source` must be unique among registered scanners.
+    """
+    connector = HaBluetoothConnector(
+        client=bound_backend(mesh), source=source, can_connect=lambda: True
+    )
+    scanner = SimMeshScanner(source, ADAPTER, connector, True)
+    unregister_scanner = async_register_scanner(
+        hass, scanner, connection_slots=connection_slots
+    )
+    unsetup_scanner = scanner.async_setup()
+
+    @callback
+    def readvertise(_now: datetime | None = None) -> None:
+        scanner.advertise(mesh)
+
+    readvertise()
+    cancel_interval = async_track_time_interval(
+        hass, readvertise, interval, name="dc_mesh_sim advertising"
+    )
+    remove_listener = mesh.add_listener(readvertise)
+
+    @callback
+    def unregister() -> None:
+        cancel_interval()
+        remove_listener()
+        unsetup_scanner()
+        unregister_scanner()
+        mesh.shutdown()
+
+    return unregister

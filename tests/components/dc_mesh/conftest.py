@@ -1,0 +1,71 @@
+"""Fixtures: Home Assistant with a simulated DC-Monitor mesh behind its real Bluetooth manager."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dc_mesh.const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
+from homeassistant.core import HomeAssistant
+from simulator.mesh import Latencies, Mesh, Profile, build_mesh
+
+SENSOR_NODES = 4
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load dc_mesh from this repository."""
+
+
+@pytest.fixture
+def profile() -> Profile:
+    """Firmware of the simulated nodes (tests parametrize it)."""
+    return Profile.V1
+
+
+@pytest.fixture
+async def mesh(
+    hass: HomeAssistant, enable_bluetooth: None, profile: Profile
+) -> AsyncIterator[Mesh]:
+    """A mesh of four universal nodes and a relay, advertising through a virtual proxy."""
+    from simulator.ha import async_register_mesh
+
+    sim = build_mesh(SENSOR_NODES, 1, profile=profile, latencies=Latencies.fast(), seed=7)
+    unregister = async_register_mesh(hass, sim, source="dc_mesh_sim")
+    await hass.async_block_till_done()
+    yield sim
+    unregister()
+
+
+def mesh_key(mesh: Mesh) -> str:
+    """The config entry unique id of a simulated mesh."""
+    if mesh.profile is Profile.V07:
+        return "legacy"
+    return f"{mesh.mesh_id:08x}"
+
+
+@pytest.fixture
+def config_entry(mesh: Mesh) -> MockConfigEntry:
+    """A config entry for the simulated mesh, set up through node 0."""
+    key = mesh_key(mesh)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="DC Mesh" if key == "legacy" else f"DC Mesh {key}",
+        unique_id=key,
+        data={CONF_MESH_ID: key, CONF_ADDRESS: mesh.node(0).mac},
+    )
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The integration set up on the simulated mesh."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()

@@ -1,0 +1,166 @@
+"""The power budget balancer: pure unit and property tests, then convergence on the simulated mesh."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings, strategies as st
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dc_mesh.power import NodeLoad, PowerBalancer
+from homeassistant.core import HomeAssistant
+from simulator.mesh import Mesh
+from simulator.physics import Load
+
+
+def _physical(slopes: dict[int, float], duties: dict[int, int]) -> list[NodeLoad]:
+    return [NodeLoad(n, duties[n], slopes[n] * duties[n]) for n in slopes]
+
+
+def test_budget_is_threshold_minus_headroom() -> None:
+    balancer = PowerBalancer(threshold_mw=5000)
+    assert balancer.budget_mw == 4500
+
+
+def test_disabled_plans_nothing_and_disable_restores() -> None:
+    balancer = PowerBalancer(threshold_mw=1000)
+    loads = _physical({0: 100.0}, {0: 80})
+    assert balancer.plan(loads, 0.0) == {}
+    balancer.enable({0: 80})
+    assert balancer.plan(loads, 0.0) == {0: 70}  # bounded step of 10
+    assert balancer.disable() == {0: 80}
+    assert not balancer.enabled
+
+
+def test_cooldown_between_rounds() -> None:
+    balancer = PowerBalancer(threshold_mw=1000, cooldown=5.0)
+    balancer.enable({0: 100})
+    assert balancer.plan(_physical({0: 100.0}, {0: 100}), 0.0)
+    assert balancer.plan(_physical({0: 100.0}, {0: 90}), 1.0) == {}
+    assert balancer.plan(_physical({0: 100.0}, {0: 90}), 5.0)
+
+
+def test_priority_node_gets_twice_the_share_and_surplus_goes_to_others() -> None:
+    balancer = PowerBalancer(threshold_mw=3500, max_step=100, cooldown=0)
+    balancer.enable({0: 100, 1: 100, 2: 100})
+    balancer.priority_node = 0
+    slopes = {0: 100.0, 1: 100.0, 2: 100.0}
+    plan = balancer.plan(_physical(slopes, {0: 100, 1: 100, 2: 100}), 0.0)
+    assert plan == {0: 15, 1: 8, 2: 8}  # shares 1500/750/750 mW
+    # A priority node that cannot use its share leaves it to the others.
+    balancer = PowerBalancer(threshold_mw=3500, max_step=100, cooldown=0)
+    balancer.enable({0: 5, 1: 100, 2: 100})
+    balancer.priority_node = 0
+    plan = balancer.plan(_physical(slopes, {0: 5, 1: 100, 2: 100}), 0.0)
+    assert 0 not in plan  # already at its ceiling
+    assert plan == {1: 12, 2: 12}  # 2500 mW left for two nodes: 12.5 % each
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    slopes=st.dictionaries(
+        st.integers(0, 9), st.floats(1.0, 500.0), min_size=1, max_size=10
+    ),
+    duties=st.lists(st.integers(0, 100), min_size=10, max_size=10),
+    ceilings=st.lists(st.integers(0, 100), min_size=10, max_size=10),
+    threshold=st.floats(0.0, 60_000.0),
+    priority=st.one_of(st.none(), st.integers(0, 9)),
+)
+def test_plans_stay_within_ceiling_and_step(
+    slopes: dict[int, float],
+    duties: list[int],
+    ceilings: list[int],
+    threshold: float,
+    priority: int | None,
+) -> None:
+    balancer = PowerBalancer(threshold_mw=threshold, max_step=10, cooldown=0)
+    balancer.enable({n: ceilings[n] for n in slopes})
+    balancer.priority_node = priority
+    current = {n: duties[n] for n in slopes}
+    for round_ in range(3):
+        plan = balancer.plan(_physical(slopes, current), float(round_))
+        for node, duty in plan.items():
+            assert 0 <= duty <= ceilings[node]
+            assert abs(duty - current[node]) <= 10 or current[node] > ceilings[node]
+        current.update(plan)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    slopes=st.lists(st.floats(20.0, 200.0), min_size=2, max_size=6),
+    fraction=st.floats(0.2, 0.8),
+)
+def test_converges_without_oscillation(slopes: list[float], fraction: float) -> None:
+    """Demand above budget: within +-5 % of the budget, and never overshooting back and forth."""
+    loads = dict(enumerate(slopes))
+    full = sum(slope * 100 for slope in slopes)
+    balancer = PowerBalancer(threshold_mw=full * fraction + 500, cooldown=0)
+    duties = dict.fromkeys(loads, 100)
+    balancer.enable(duties)
+    errors = []
+    for round_ in range(30):
+        duties.update(balancer.plan(_physical(loads, duties), float(round_)))
+        errors.append(sum(loads[n] * duties[n] for n in loads) - balancer.budget_mw)
+    assert abs(errors[-1]) <= 0.05 * balancer.budget_mw
+    crossings = sum(
+        1
+        for a, b in zip(errors, errors[1:], strict=False)
+        if abs(a) > 0.05 * balancer.budget_mw
+        and abs(b) > 0.05 * balancer.budget_mw
+        and (a > 0) != (b > 0)
+    )
+    assert crossings <= 1
+
+
+async def _rounds(coordinator, count: int) -> list[float]:
+    totals = []
+    for _ in range(count):
+        await coordinator.async_refresh()
+        totals.append(coordinator.data.total_power_mw)
+    return totals
+
+
+async def test_balances_the_simulated_mesh(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    # Different loads per node: 6 W, 4 W, 3 W, 2 W at full duty.
+    for node_id, resistance in enumerate((24.0, 36.0, 48.0, 72.0)):
+        mesh.node(node_id).load = Load(supply_voltage=12.0, load_resistance=resistance)
+    await coordinator.async_set_mesh_duty(100)
+    await coordinator.async_refresh()
+    coordinator.balancer.cooldown = 0
+    coordinator.balancer.threshold_mw = 8500  # budget 8 W of a 15 W demand
+    await coordinator.async_set_balancing(True)
+    budget = coordinator.balancer.budget_mw
+
+    totals = await _rounds(coordinator, 15)
+    assert abs(totals[-1] - budget) <= 0.05 * budget, totals
+    assert all(abs(t - budget) <= 0.05 * budget for t in totals[-3:]), totals
+
+    # A node drops out: the others take its share, still within the budget.
+    coordinator.stale_timeout = 2.0
+    mesh.power_off(3)
+    await asyncio.sleep(2.2)
+    totals = await _rounds(coordinator, 15)
+    assert abs(totals[-1] - budget) <= 0.05 * budget, totals
+
+    # It comes back (at its old duty): the mesh settles again.
+    mesh.power_on(3)
+    await asyncio.sleep(0.3)
+    totals = await _rounds(coordinator, 20)
+    assert abs(totals[-1] - budget) <= 0.05 * budget, totals
+    assert all(abs(t - budget) <= 0.05 * budget for t in totals[-3:]), totals
+
+    # Balancing off restores the user's duties.
+    await coordinator.async_set_balancing(False)
+    assert all(mesh.node(n).duty == 100 for n in range(3))
+
+
+def test_priority_requires_known_node() -> None:
+    balancer = PowerBalancer(threshold_mw=2000)
+    balancer.priority_node = 42
+    balancer.enable({0: 50})
+    assert balancer.plan([NodeLoad(0, 50, 5000.0)], 0.0) == {0: 40}
+

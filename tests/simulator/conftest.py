@@ -1,0 +1,39 @@
+"""Fixtures for the simulator's tests: meshes that are always shut down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from simulator.mesh import Latencies, Mesh, Profile, build_mesh
+
+type MeshFactory = Callable[..., Mesh]
+
+
+@pytest.fixture
+def make_mesh() -> Iterator[MeshFactory]:
+    """Build meshes with `build_mesh`'s arguments (fast latencies by default)."""
+    meshes: list[Mesh] = []
+
+    def make(
+        universal: int = 3,
+        relays: int = 1,
+        *,
+        profile: Profile = Profile.V1,
+        latencies: Latencies | None = None,
+        seed: int = 1,
+    ) -> Mesh:
+        mesh = build_mesh(
+            universal,
+            relays,
+            profile=profile,
+            latencies=latencies or Latencies.fast(),
+            seed=seed,
+        )
+        meshes.append(mesh)
+        return mesh
+
+    yield make
+    for mesh in meshes:
+        mesh.shutdown()

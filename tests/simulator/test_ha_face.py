@@ -1,0 +1,99 @@
+"""Face (b): the simulated mesh behind Home Assistant's real Bluetooth manager."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import bleak_retry_connector
+from homeassistant.components import bluetooth
+import pytest
+
+from simulator import wire
+
+
+@pytest.fixture
+async def sim_mesh(hass, enable_bluetooth, make_mesh):
+    from simulator.ha import async_register_mesh
+
+    mesh = make_mesh(3, 1)
+    unregister = async_register_mesh(hass, mesh, interval=timedelta(milliseconds=50))
+    yield mesh
+    unregister()
+
+
+def reassemble(lines: list[str]):
+    partial = bytearray()
+
+    def on_chunk(_char: object, data: bytearray) -> None:
+        nonlocal partial
+        if data.startswith(b"+"):
+            partial += data[1:]
+        else:
+            lines.append((partial + data).decode())
+            partial = bytearray()
+
+    return on_chunk
+
+
+async def test_nodes_are_discovered_connectable_with_service_data(
+    hass, sim_mesh
+) -> None:
+    infos = {
+        info.address: info
+        for info in bluetooth.async_discovered_service_info(hass, connectable=True)
+    }
+    assert set(infos) == {sim_mesh.node(n).mac for n in range(3)}
+    info = infos[sim_mesh.node(2).mac]
+    assert info.name == "DC-Monitor"
+    assert info.connectable
+    assert info.service_uuids == [wire.SERVICE_UUID]
+    assert info.service_data[wire.SERVICE_UUID] == bytes.fromhex("011a2b3c4d020002")
+    assert info.source == "dc_mesh_sim"
+
+
+async def test_connect_write_notify_drop_reconnect(hass, sim_mesh) -> None:
+    mac = sim_mesh.node(1).mac
+    device = bluetooth.async_ble_device_from_address(hass, mac, connectable=True)
+    assert device is not None
+    dropped = asyncio.Event()
+    client = await bleak_retry_connector.establish_connection(
+        bleak_retry_connector.BleakClientWithServiceCache,
+        device,
+        "sim",
+        disconnected_callback=lambda _client: dropped.set(),
+        use_services_cache=True,
+    )
+    assert type(client).__name__ == "HaBleakClientWithServiceCache"
+    lines: list[str] = []
+    await client.start_notify(wire.DATA_CHAR_UUID, reassemble(lines))
+    await client.write_gatt_char(wire.COMMAND_CHAR_UUID, b"2:DUTY:30", response=True)
+    await asyncio.sleep(0.05)
+    assert lines == ["GATEWAY_CONNECTED", "SENT:DUTY:30", "NODE2:ACK:30"]
+    assert sim_mesh.node(2).duty == 30
+
+    sim_mesh.power_cycle(1, off_seconds=0.01)
+    await asyncio.wait_for(dropped.wait(), 1)
+    assert not client.is_connected
+    await asyncio.sleep(0.1)  # boots and is advertised again
+
+    device = bluetooth.async_ble_device_from_address(hass, mac, connectable=True)
+    assert device is not None
+    client = await bleak_retry_connector.establish_connection(
+        bleak_retry_connector.BleakClientWithServiceCache, device, "sim"
+    )
+    assert await client.read_gatt_char(wire.DATA_CHAR_UUID) == b"NODE_READY"
+    await client.disconnect()
+    assert not client.is_connected
+
+
+async def test_unregister_removes_the_scanner(
+    hass, enable_bluetooth, make_mesh
+) -> None:
+    from simulator.ha import async_register_mesh
+
+    mesh = make_mesh(1, 0)
+    unregister = async_register_mesh(hass, mesh, source="other_source")
+    assert bluetooth.async_scanner_by_source(hass, "other_source") is not None
+    unregister()
+    assert bluetooth.async_scanner_by_source(hass, "other_source") is None
