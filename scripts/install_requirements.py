@@ -1,15 +1,16 @@
-"""Install the pinned test requirements into the active virtualenv, then the requirements of the
-Home Assistant integrations that dc_mesh depends on, under HA's own package constraints (so pip never
-backtracks). Skips everything when nothing changed since the last successful run.
+"""Install the pinned test requirements, then those of the HA integrations we depend on.
+
+The second step uses Home Assistant's own package constraints, so pip never backtracks.
+Skips everything when nothing changed since the last successful run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "requirements_test.txt"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh.const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
-from homeassistant.core import HomeAssistant
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
 SENSOR_NODES = 4
@@ -32,7 +32,9 @@ async def mesh(
     """A mesh of four universal nodes and a relay, advertising through a virtual proxy."""
     from simulator.ha import async_register_mesh
 
-    sim = build_mesh(SENSOR_NODES, 1, profile=profile, latencies=Latencies.fast(), seed=7)
+    sim = build_mesh(
+        SENSOR_NODES, 1, profile=profile, latencies=Latencies.fast(), seed=7
+    )
     unregister = async_register_mesh(hass, sim, source="dc_mesh_sim")
     await hass.async_block_till_done()
     yield sim

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
+from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -15,9 +18,6 @@ from custom_components.dc_mesh.const import (
     CONF_STALE_TIMEOUT,
     DOMAIN,
 )
-from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from simulator.mesh import Mesh, Profile
 
 from .conftest import mesh_key
@@ -47,7 +47,9 @@ async def test_bluetooth_discovery_creates_one_entry_per_mesh(
     assert await _discovery_flows(hass) == []
 
 
-async def test_discovery_cannot_connect_then_retry(hass: HomeAssistant, mesh: Mesh) -> None:
+async def test_discovery_cannot_connect_then_retry(
+    hass: HomeAssistant, mesh: Mesh
+) -> None:
     flows = await _discovery_flows(hass)
     address = flows[0]["context"].get("unique_id")
     assert address == mesh_key(mesh)
@@ -62,13 +64,18 @@ async def test_discovery_cannot_connect_then_retry(hass: HomeAssistant, mesh: Me
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_user_flow_lists_unconfigured_nodes(hass: HomeAssistant, mesh: Mesh) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+async def test_user_flow_lists_unconfigured_nodes(
+    hass: HomeAssistant, mesh: Mesh
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     address = mesh.node(2).mac
     with patch(
-        "custom_components.dc_mesh.config_flow._async_probe", side_effect=RuntimeError("boom")
+        "custom_components.dc_mesh.config_flow._async_probe",
+        side_effect=RuntimeError("boom"),
     ):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_ADDRESS: address}
@@ -86,13 +93,19 @@ async def test_user_flow_no_unconfigured_nodes(
     hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
 ) -> None:
     config_entry.add_to_hass(hass)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_devices_found"
 
 
-async def test_user_flow_nothing_discovered(hass: HomeAssistant, enable_bluetooth: None) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+async def test_user_flow_nothing_discovered(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_devices_found"
 
@@ -123,7 +136,11 @@ async def test_options_flow_legacy_exclusions(
     neighbour = mesh.node(3).mac
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_POLL_INTERVAL: 5, CONF_STALE_TIMEOUT: 30, CONF_EXCLUDED_ADDRESSES: [neighbour]},
+        {
+            CONF_POLL_INTERVAL: 5,
+            CONF_STALE_TIMEOUT: 30,
+            CONF_EXCLUDED_ADDRESSES: [neighbour],
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from custom_components.dc_mesh.const import DOMAIN
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dc_mesh.const import DOMAIN
 from simulator.mesh import Mesh, Profile
 
 from . import wait_for
@@ -49,12 +49,17 @@ async def test_live_values_duty_and_failover(
     assert power is not None
     voltage = hass.states.get(_entity_id(hass, "sensor", f"{key}_1_voltage"))
     assert voltage is not None
-    assert float(voltage.state) == pytest.approx(mesh.node(1).load.supply_voltage, rel=0.05)
+    assert float(voltage.state) == pytest.approx(
+        mesh.node(1).load.supply_voltage, rel=0.05
+    )
 
     # An automation sets a duty: it is sent, confirmed by a reading and shown.
     duty_entity = _entity_id(hass, "number", f"{key}_2_duty_setting")
     await hass.services.async_call(
-        "number", SERVICE_SET_VALUE, {ATTR_ENTITY_ID: duty_entity, ATTR_VALUE: 40}, blocking=True
+        "number",
+        SERVICE_SET_VALUE,
+        {ATTR_ENTITY_ID: duty_entity, ATTR_VALUE: 40},
+        blocking=True,
     )
     assert mesh.node(2).duty == 40
     assert hass.states.get(duty_entity).state == "40"
@@ -80,13 +85,17 @@ async def test_live_values_duty_and_failover(
         gateway = mesh.by_mac(coordinator.data.gateway_address)
         mesh.power_off(gateway.node_id)
         await wait_for(
-            lambda gw=gateway: coordinator.data.connected
-            and coordinator.data.gateway_address != gw.mac
+            lambda gw=gateway: (
+                coordinator.data.connected
+                and coordinator.data.gateway_address != gw.mac
+            )
         )
         assert coordinator.data.failover_count == expected_failovers
     # Entities of live nodes never went away.
     for node_id in range(4):
-        assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{key}_{node_id}_power")
+        assert er.async_get(hass).async_get_entity_id(
+            "sensor", DOMAIN, f"{key}_{node_id}_power"
+        )
     for node_id in range(4):
         mesh.power_on(node_id)
 
@@ -103,7 +112,13 @@ async def test_all_nodes_lost_and_recovered(
     connectivity = _entity_id(hass, "binary_sensor", f"{key}_connectivity")
     await wait_for(lambda: hass.states.get(connectivity).state == "off")
     power = _entity_id(hass, "sensor", f"{key}_0_power")
-    await wait_for(lambda: (coordinator._update_availability(), coordinator.async_update_listeners(), hass.states.get(power).state == STATE_UNAVAILABLE)[-1])
+    await wait_for(
+        lambda: (
+            coordinator._update_availability(),
+            coordinator.async_update_listeners(),
+            hass.states.get(power).state == STATE_UNAVAILABLE,
+        )[-1]
+    )
     with pytest.raises(HomeAssistantError):
         await coordinator.async_set_duty(0, 10)
     for node_id in range(5):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from custom_components.dc_mesh.const import DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.service import async_get_all_descriptions
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dc_mesh.const import DOMAIN
 from simulator.mesh import Mesh
 
 

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 import re
 
+from homeassistant.const import __version__ as ha_version
 import yaml
-
-from homeassistant.const import __version__ as HA_VERSION
 
 ROOT = Path(__file__).parents[3]
 INTEGRATION = ROOT / "custom_components" / "dc_mesh"
@@ -42,13 +41,23 @@ def test_manifest_follows_hassfest() -> None:
 
 def test_hacs_json() -> None:
     hacs = _json(ROOT / "hacs.json")
-    assert set(hacs) <= {"name", "homeassistant", "render_readme", "hide_default_branch", "country"}
+    assert set(hacs) <= {
+        "name",
+        "homeassistant",
+        "render_readme",
+        "hide_default_branch",
+        "country",
+    }
     assert hacs["name"]
     # The minimum Home Assistant version is the one the tests run against.
-    assert hacs["homeassistant"] == HA_VERSION
+    assert hacs["homeassistant"] == ha_version
     assert (ROOT / "README.md").is_file()
     # HACS: exactly one integration under custom_components/.
-    integrations = [p for p in (ROOT / "custom_components").iterdir() if (p / "manifest.json").exists()]
+    integrations = [
+        p
+        for p in (ROOT / "custom_components").iterdir()
+        if (p / "manifest.json").exists()
+    ]
     assert integrations == [INTEGRATION]
 
 
@@ -57,7 +66,9 @@ def test_english_translation_matches_strings() -> None:
     english = _json(INTEGRATION / "translations" / "en.json")
 
     def shape(node: object) -> object:
-        return {k: shape(v) for k, v in node.items()} if isinstance(node, dict) else None
+        return (
+            {k: shape(v) for k, v in node.items()} if isinstance(node, dict) else None
+        )
 
     assert shape(strings) == shape(english)
 

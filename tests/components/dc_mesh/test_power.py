@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
+from homeassistant.core import HomeAssistant
 from hypothesis import given, settings, strategies as st
-import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh.power import NodeLoad, PowerBalancer
-from homeassistant.core import HomeAssistant
 from simulator.mesh import Mesh
 from simulator.physics import Load
 
@@ -105,7 +105,7 @@ def test_converges_without_oscillation(slopes: list[float], fraction: float) -> 
     assert abs(errors[-1]) <= 0.05 * balancer.budget_mw
     crossings = sum(
         1
-        for a, b in zip(errors, errors[1:], strict=False)
+        for a, b in itertools.pairwise(errors)
         if abs(a) > 0.05 * balancer.budget_mw
         and abs(b) > 0.05 * balancer.budget_mw
         and (a > 0) != (b > 0)
@@ -163,4 +163,3 @@ def test_priority_requires_known_node() -> None:
     balancer.priority_node = 42
     balancer.enable({0: 50})
     assert balancer.plan([NodeLoad(0, 50, 5000.0)], 0.0) == {0: 40}
-
