@@ -1,0 +1,316 @@
+"""Encoding and decoding of the DC-Monitor wire protocol (v0.7 and v1).
+
+Everything here is pure: bytes in, typed values out. Every decoding failure is a
+`ProtocolError` with a stable `reason`; every encoding failure is a `CommandError`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+
+from .const import (
+    BASE_UNICAST,
+    MAX_MESSAGE_LEN,
+    MAX_NODES,
+    NOTIFY_CHUNK_SIZE,
+    SERVICE_DATA_LEN,
+    SERVICE_DATA_VERSION,
+    UNPROVISIONED_NODE_ID,
+)
+from .exceptions import CommandError, ProtocolError
+from .models import (
+    Ack,
+    Advertisement,
+    ErrorReply,
+    Event,
+    MeshTimeout,
+    NodeInfo,
+    NodeRole,
+    OnOff,
+    Reading,
+    Sent,
+    StatusLine,
+    UnknownPayload,
+)
+
+CHUNK_PREFIX: Final = b"+"
+# Every chunk but the last carries the prefix and this many bytes of the message.
+_CHUNK_BODY: Final = NOTIFY_CHUNK_SIZE - len(CHUNK_PREFIX)
+
+# Commands the node understands (v1 adds INFO); DUTY is the only one with a value.
+COMMANDS: Final = frozenset(
+    {"READ", "STATUS", "DUTY", "RAMP", "ON", "STOP", "OFF", "MONITOR", "INFO"}
+)
+DUTY_MIN: Final = 0
+DUTY_MAX: Final = 100
+
+# The INA260 cannot report more than this: bus voltage 1.25 mV x 32767, current
+# 1.25 mA x 32767, power 10 mW x 65535. Anything beyond is not a reading.
+VOLTAGE_MAX: Final = 40.96
+CURRENT_MAX_MA: Final = 40960.0
+POWER_MAX_MW: Final = 655350.0
+U32_MAX: Final = 0xFFFFFFFF
+
+STATUS_LINES: Final = frozenset(
+    {"NODE_READY", "GATEWAY_CONNECTED", "MESH_READY:VENDOR"}
+)
+
+# Message shapes. Keywords are case-sensitive, only the unit letters of DATA are not.
+# Number fields are captured loosely here and checked after the node id, so that the
+# reason reported follows the precedence unknown_message > bad_node_id > bad_number >
+# out_of_range (see firmware/vectors/hostile_messages.tsv).
+_NODE_RE: Final = re.compile(
+    r"NODE(?P<id>[^:]*):(?P<kind>DATA|ACK|ONOFF|INFO):(?P<body>.*)"
+)
+_DATA_RE: Final = re.compile(
+    r"D:(?P<d>[^,]*)%,V:(?P<v>[^,]*)[Vv],I:(?P<i>[^,]*)[Mm][Aa],P:(?P<p>[^,]*)[Mm][Ww]"
+)
+_INFO_RE: Final = re.compile(
+    r"FW:(?P<fw>[^,]*),HW:(?P<hw>[A-Za-z0-9-]{1,16}),ROLE:(?P<role>[UR]),"
+    r"CAP:(?P<cap>[^,]*),UP:(?P<up>[^,]*),HEAP:(?P<heap>[^,]*),MESH:(?P<mesh>[^,]*),"
+    r"GW:(?P<gw>[^,]*)(?:,[A-Za-z0-9_]+:[^,]*)*"
+)
+_SENT_RE: Final = re.compile(r"SENT:(?P<cmd>.+?)(?P<fallback>\(fallback\))?", re.DOTALL)
+_ERROR_RE: Final = re.compile(
+    r"ERROR:(?P<kind>[A-Z0-9_]+)(?::(?P<detail>.+))?", re.DOTALL
+)
+_ERR_UNKNOWN_RE: Final = re.compile(r"ERR:UNKNOWN:(?P<detail>.+)", re.DOTALL)
+_TIMEOUT_RE: Final = re.compile(r"TIMEOUT:(?P<addr>.*)", re.DOTALL)
+
+_NODE_ID_RE: Final = re.compile(r"[0-9]")
+_UINT_RE: Final = re.compile(r"[0-9]+")
+_DECIMAL_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_ADDRESS_RE: Final = re.compile(r"0x[0-9A-Fa-f]{4}")
+_SEMVER_RE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+_HEX4_RE: Final = re.compile(r"[0-9A-Fa-f]{4}")
+_HEX8_RE: Final = re.compile(r"[0-9A-Fa-f]{8}")
+
+
+def node_id_from_address(addr: int) -> int | None:
+    """Return the node id of a unicast address, or None if it is no node's."""
+    node = addr - BASE_UNICAST
+    return node if 0 <= node < MAX_NODES else None
+
+
+def address_from_node_id(node: int) -> int:
+    """Return the unicast address of node `node` (0..MAX_NODES-1)."""
+    if not 0 <= node < MAX_NODES:
+        raise ValueError(f"node id {node} is not in 0..{MAX_NODES - 1}")
+    return BASE_UNICAST + node
+
+
+def encode_command(
+    target: int | Literal["ALL"], command: str, value: int | None = None
+) -> bytes:
+    """Build the bytes to write to the command characteristic.
+
+    `target` is "ALL" or a node id; `value` is the duty for DUTY and nothing else.
+    Commands are a closed set, so the result ("ALL:MONITOR", "9:DUTY:100", ...) is
+    never longer than 11 bytes, far within MAX_COMMAND_LEN.
+    """
+    if isinstance(target, str):
+        if target.upper() != "ALL":
+            raise CommandError(f"target {target!r} is neither ALL nor a node id")
+        target_text = "ALL"
+    elif isinstance(target, int) and not isinstance(target, bool):
+        if not 0 <= target < MAX_NODES:
+            raise CommandError(f"node id {target} is not in 0..{MAX_NODES - 1}")
+        target_text = str(target)
+    else:
+        raise CommandError(f"target {target!r} is neither ALL nor a node id")
+    if not isinstance(command, str) or command.upper() not in COMMANDS:
+        raise CommandError(f"unknown command {command!r}")
+    command = command.upper()
+    if command == "DUTY":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CommandError(f"DUTY needs an integer value, got {value!r}")
+        if not DUTY_MIN <= value <= DUTY_MAX:
+            raise CommandError(f"duty {value} is not in {DUTY_MIN}..{DUTY_MAX}")
+        text = f"{target_text}:DUTY:{value}"
+    elif value is not None:
+        raise CommandError(f"{command} takes no value")
+    else:
+        text = f"{target_text}:{command}"
+    return text.encode("ascii")
+
+
+def chunk_message(message: bytes) -> list[bytes]:
+    """Split a message into the notifications a node sends for it."""
+    if not message or message.startswith(CHUNK_PREFIX):
+        raise ProtocolError(
+            "unknown_message", "a message is not empty nor starts with '+'"
+        )
+    if len(message) > MAX_MESSAGE_LEN:
+        raise ProtocolError("too_long", f"{len(message)} bytes > {MAX_MESSAGE_LEN}")
+    chunks = []
+    rest = message
+    while len(rest) > NOTIFY_CHUNK_SIZE:
+        chunks.append(CHUNK_PREFIX + rest[:_CHUNK_BODY])
+        rest = rest[_CHUNK_BODY:]
+    chunks.append(rest)
+    return chunks
+
+
+class Reassembler:
+    """Joins notifications back into messages.
+
+    A '+' chunk continues the message; any other chunk, even an empty one, ends it.
+    The partial message is bounded to MAX_MESSAGE_LEN and dropped on overflow, so a
+    broken message never leaks past the next unprefixed chunk.
+    """
+
+    def __init__(self) -> None:
+        """Start with no partial message."""
+        self._parts: list[bytes] = []
+        self._length = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether a partial message is waiting for its last chunk."""
+        return bool(self._parts)
+
+    def reset(self) -> None:
+        """Drop any partial message (call it on every new connection)."""
+        self._parts.clear()
+        self._length = 0
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        """Add one notification; return the message it completes, if any."""
+        prefixed = chunk.startswith(CHUNK_PREFIX)
+        body = chunk[len(CHUNK_PREFIX) :] if prefixed else chunk
+        self._length += len(body)
+        if self._length > MAX_MESSAGE_LEN:
+            self.reset()
+            raise ProtocolError("too_long", f"message exceeds {MAX_MESSAGE_LEN} bytes")
+        self._parts.append(body)
+        if prefixed:
+            return None
+        message = b"".join(self._parts)
+        self.reset()
+        return message
+
+
+def parse_message(message: bytes) -> Event:
+    """Decode one reassembled message into a typed event."""
+    if len(message) > MAX_MESSAGE_LEN:
+        raise ProtocolError("too_long", f"{len(message)} bytes > {MAX_MESSAGE_LEN}")
+    try:
+        text = message.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ProtocolError("bad_utf8", str(err)) from None
+    if text in STATUS_LINES:
+        return StatusLine(text)
+    if match := _NODE_RE.fullmatch(text):
+        return _parse_node(match["id"], match["kind"], match["body"])
+    if match := _SENT_RE.fullmatch(text):
+        return Sent(match["cmd"], match["fallback"] is not None)
+    if match := _ERROR_RE.fullmatch(text):
+        return ErrorReply(match["kind"], match["detail"])
+    if match := _ERR_UNKNOWN_RE.fullmatch(text):
+        return UnknownPayload(match["detail"])
+    if match := _TIMEOUT_RE.fullmatch(text):
+        if not _ADDRESS_RE.fullmatch(match["addr"]):
+            raise ProtocolError("bad_number", f"address {match['addr']!r}")
+        address = int(match["addr"], 16)
+        return MeshTimeout(address, node_id_from_address(address))
+    raise ProtocolError("unknown_message", repr(text[:64]))
+
+
+def _parse_node(id_text: str, kind: str, body: str) -> Event:
+    shape = {"DATA": _DATA_RE, "INFO": _INFO_RE}.get(kind)
+    fields = shape.fullmatch(body) if shape is not None else None
+    if shape is not None and fields is None:
+        raise ProtocolError("unknown_message", f"NODE{id_text}:{kind} {body[:64]!r}")
+    if not _NODE_ID_RE.fullmatch(id_text):
+        raise ProtocolError("bad_node_id", f"node id {id_text!r} is not one digit")
+    node_id = int(id_text)
+    if fields is None:
+        value = _uint(body, kind.lower())
+        if kind == "ACK":
+            return Ack(node_id, _in_range(value, DUTY_MIN, DUTY_MAX, "duty"))
+        return OnOff(node_id, _in_range(value, 0, 1, "on/off") == 1)
+    if kind == "DATA":
+        return _parse_data(node_id, fields)
+    return _parse_info(node_id, fields)
+
+
+def _uint(text: str, name: str) -> int:
+    if not _UINT_RE.fullmatch(text):
+        raise ProtocolError("bad_number", f"{name} {text!r} is not an unsigned integer")
+    return int(text)
+
+
+def _decimal(text: str, name: str) -> float:
+    if not _DECIMAL_RE.fullmatch(text):
+        raise ProtocolError("bad_number", f"{name} {text!r} is not a decimal number")
+    return float(text)
+
+
+def _in_range[T: (int, float)](value: T, low: T, high: T, name: str) -> T:
+    if not low <= value <= high:
+        raise ProtocolError("out_of_range", f"{name} {value} is not in {low}..{high}")
+    return value
+
+
+def _parse_data(node_id: int, fields: re.Match[str]) -> Reading:
+    duty = _uint(fields["d"], "duty")
+    voltage = _decimal(fields["v"], "voltage")
+    current = _decimal(fields["i"], "current")
+    power = _decimal(fields["p"], "power")
+    return Reading(
+        node_id=node_id,
+        duty=_in_range(duty, DUTY_MIN, DUTY_MAX, "duty"),
+        voltage=_in_range(voltage, 0.0, VOLTAGE_MAX, "voltage"),
+        current_ma=_in_range(current, -CURRENT_MAX_MA, CURRENT_MAX_MA, "current"),
+        power_mw=_in_range(power, 0.0, POWER_MAX_MW, "power"),
+    )
+
+
+def _parse_info(node_id: int, fields: re.Match[str]) -> NodeInfo:
+    if not _SEMVER_RE.fullmatch(fields["fw"]):
+        raise ProtocolError("bad_number", f"firmware version {fields['fw']!r}")
+    for key, pattern in (("cap", _HEX4_RE), ("mesh", _HEX8_RE)):
+        if not pattern.fullmatch(fields[key]):
+            raise ProtocolError("bad_number", f"{key} {fields[key]!r}")
+    uptime = _uint(fields["up"], "uptime")
+    free_heap = _uint(fields["heap"], "free heap")
+    gateway = _uint(fields["gw"], "gateway flag")
+    return NodeInfo(
+        node_id=node_id,
+        firmware=fields["fw"],
+        hardware=fields["hw"],
+        role=NodeRole(fields["role"]),
+        capabilities=int(fields["cap"], 16),
+        uptime=_in_range(uptime, 0, U32_MAX, "uptime"),
+        free_heap=_in_range(free_heap, 0, U32_MAX, "free heap"),
+        mesh_id=int(fields["mesh"], 16),
+        gateway=_in_range(gateway, 0, 1, "gateway flag") == 1,
+    )
+
+
+_ROLE_BYTES: Final = {0x00: NodeRole.UNIVERSAL, 0x01: NodeRole.RELAY}
+
+
+def parse_service_data(data: bytes) -> Advertisement:
+    """Decode the 0xDC01 service data of a v1 advertisement.
+
+    Bytes after the eighth are ignored, so a later format can append fields.
+    """
+    if len(data) < SERVICE_DATA_LEN:
+        raise ProtocolError("too_short", f"{len(data)} bytes < {SERVICE_DATA_LEN}")
+    if data[0] != SERVICE_DATA_VERSION:
+        raise ProtocolError("bad_version", f"service data version {data[0]}")
+    node_byte = data[5]
+    if node_byte != UNPROVISIONED_NODE_ID and node_byte >= MAX_NODES:
+        raise ProtocolError("bad_node_id", f"node id {node_byte} >= {MAX_NODES}")
+    role = _ROLE_BYTES.get(data[6])
+    if role is None:
+        raise ProtocolError("out_of_range", f"role byte 0x{data[6]:02x}")
+    return Advertisement(
+        version=data[0],
+        mesh_id=int.from_bytes(data[1:5], "big"),
+        node_id=None if node_byte == UNPROVISIONED_NODE_ID else node_byte,
+        role=role,
+        flags=data[7],
+    )

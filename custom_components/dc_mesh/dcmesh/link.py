@@ -1,0 +1,472 @@
+"""The BLE link to one DC-Monitor node, and through it to the whole mesh.
+
+The link owns the GATT connection: it connects (clearing a stale service cache once
+when the characteristics are missing), subscribes to the data characteristic,
+reassembles and parses notifications, negotiates the protocol version, serialises
+commands and correlates the replies, which carry no request id, by node id and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+import logging
+from typing import TYPE_CHECKING, Literal
+
+from bleak.exc import BleakError
+import bleak_retry_connector
+from bleak_retry_connector import establish_connection
+
+from .codec import Reassembler, encode_command, parse_message
+from .const import COMMAND_CHAR_UUID, DATA_CHAR_UUID, SERVICE_UUID
+from .exceptions import (
+    CharacteristicMissingError,
+    CommandError,
+    DeviceError,
+    InvalidNodeError,
+    LinkError,
+    MeshSendError,
+    MeshTimeoutError,
+    NotConnectedError,
+    NotReadyError,
+    ProtocolError,
+    ResponseTimeoutError,
+)
+from .models import (
+    Ack,
+    ErrorReply,
+    Event,
+    MeshTimeout,
+    NodeInfo,
+    OnOff,
+    ProtocolMode,
+    Reading,
+    Sent,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Collection
+
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.device import BLEDevice
+    from bleak_retry_connector import BleakClientWithServiceCache
+
+_LOGGER = logging.getLogger(__name__)
+
+_ERRORS: dict[str, type[DeviceError]] = {
+    "NOT_READY": NotReadyError,
+    "INVALID_NODE": InvalidNodeError,
+    "MESH_SEND_FAIL": MeshSendError,
+}
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters of what the link has seen since it was created."""
+
+    notifications: int = 0
+    messages: int = 0
+    malformed: int = 0
+    connects: int = 0
+    link_losses: int = 0
+    cache_clears: int = 0
+
+
+class _Inbox:
+    """The events (or the link loss) delivered to the one command in flight."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Event | LinkError] = asyncio.Queue()
+
+    def put(self, item: Event | LinkError) -> None:
+        self._queue.put_nowait(item)
+
+    async def next(self, deadline: float) -> Event | None:
+        """Return the next event, None once `deadline` (loop time) has passed."""
+        if self._queue.empty():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    item = await self._queue.get()
+            except TimeoutError:
+                return None
+        else:
+            item = self._queue.get_nowait()
+        if isinstance(item, LinkError):
+            raise item
+        return item
+
+
+def _device_error(reply: ErrorReply, node: int | None) -> DeviceError:
+    if reply.kind == "MESH_TIMEOUT":
+        return MeshTimeoutError(reply.kind, reply.detail, node_id=node)
+    return _ERRORS.get(reply.kind, DeviceError)(reply.kind, reply.detail)
+
+
+def _raise_on_failure(event: Event, node: int | None) -> None:
+    """Raise when `event` is an error reply, or a mesh timeout of `node` (any if None)."""
+    if isinstance(event, ErrorReply):
+        raise _device_error(event, node)
+    if isinstance(event, MeshTimeout) and (node is None or event.node_id == node):
+        raise MeshTimeoutError(
+            "TIMEOUT", f"0x{event.address:04x}", node_id=event.node_id
+        )
+
+
+class DcMeshLink:
+    """A connection to one DC-Monitor node and the mesh behind it."""
+
+    def __init__(
+        self,
+        ble_device: BLEDevice,
+        *,
+        name: str | None = None,
+        ble_device_callback: Callable[[], BLEDevice] | None = None,
+        connect_timeout: float = 20.0,
+        reply_timeout: float = 6.0,
+        quiet_period: float = 0.6,
+        info_timeout: float = 2.0,
+        max_attempts: int = 3,
+    ) -> None:
+        """Prepare a link; nothing happens on the radio until `connect`."""
+        self._ble_device = ble_device
+        self._name = name or ble_device.name or ble_device.address
+        self._ble_device_callback = ble_device_callback
+        self._connect_timeout = connect_timeout
+        self._reply_timeout = reply_timeout
+        self._quiet_period = quiet_period
+        self._info_timeout = info_timeout
+        self._max_attempts = max_attempts
+        self._client: BleakClientWithServiceCache | None = None
+        self._established = False
+        self._connect_lock = asyncio.Lock()
+        self._operation_lock = asyncio.Lock()
+        self._reassembler = Reassembler()
+        self._inbox: _Inbox | None = None
+        self._callbacks: list[Callable[[Event], None]] = []
+        self._disconnect_callbacks: list[Callable[[], None]] = []
+        self._mode: ProtocolMode | None = None
+        self._infos: dict[int, NodeInfo] = {}
+        self.stats = LinkStats()
+
+    @property
+    def address(self) -> str:
+        """The BLE address of the node the link connects to."""
+        return self._ble_device.address
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the link is up and negotiated."""
+        return self._is_up()
+
+    @property
+    def mode(self) -> ProtocolMode | None:
+        """The negotiated protocol, None before the first connection."""
+        return self._mode
+
+    @property
+    def infos(self) -> dict[int, NodeInfo]:
+        """The latest INFO of every node that sent one (v1 only)."""
+        return dict(self._infos)
+
+    @property
+    def gateway_node_id(self) -> int | None:
+        """The node id of the connected node, when it told us (v1 only)."""
+        return next(
+            (info.node_id for info in self._infos.values() if info.gateway), None
+        )
+
+    def register_callback(
+        self, callback: Callable[[Event], None]
+    ) -> Callable[[], None]:
+        """Call `callback` with every parsed event; return the unregister function."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    def register_disconnect_callback(
+        self, callback: Callable[[], None]
+    ) -> Callable[[], None]:
+        """Call `callback` once per unexpected link loss; return the unregister function."""
+        self._disconnect_callbacks.append(callback)
+        return lambda: self._disconnect_callbacks.remove(callback)
+
+    async def connect(self) -> None:
+        """Connect, subscribe to the data characteristic and negotiate the protocol."""
+        if self._is_up():
+            return
+        async with self._connect_lock:
+            if self._is_up():
+                return
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    client = await self._establish()
+            except TimeoutError as err:
+                raise LinkError(f"{self._name}: connecting timed out") from err
+            except BleakError as err:
+                raise LinkError(f"{self._name}: cannot connect: {err}") from err
+            self._client = client
+            try:
+                await client.start_notify(DATA_CHAR_UUID, self._on_notification)
+                await self._negotiate()
+            except BaseException as err:
+                await self._close(client)
+                if isinstance(err, BleakError):
+                    raise LinkError(f"{self._name}: cannot subscribe: {err}") from err
+                raise
+            self._established = True
+            self.stats.connects += 1
+            _LOGGER.debug("%s: connected, protocol %s", self._name, self._mode)
+
+    async def disconnect(self) -> None:
+        """Disconnect on purpose; no disconnect callback fires. Idempotent."""
+        async with self._connect_lock:
+            if self._client is None:
+                return
+            await self._close(self._client)
+
+    async def read_all(self, expected: Collection[int] = ()) -> dict[int, Reading]:
+        """Read every node (ALL:READ) and return the readings by node id.
+
+        Gathers until every node in `expected` answered, or `quiet_period` passed
+        without a new reading, and at most `reply_timeout`.
+        """
+        wanted = set(expected)
+        readings: dict[int, Reading] = {}
+        async with self._exchange(encode_command("ALL", "READ")) as inbox:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._reply_timeout
+            until = deadline
+            while (event := await inbox.next(until)) is not None:
+                if isinstance(event, Reading):
+                    if event.node_id not in readings:
+                        until = min(deadline, loop.time() + self._quiet_period)
+                    readings[event.node_id] = event
+                    if wanted and wanted <= readings.keys():
+                        break
+                elif isinstance(event, ErrorReply):
+                    if not readings:
+                        raise _device_error(event, None)
+                    _LOGGER.debug("%s: ALL:READ ended by %s", self._name, event)
+                    break
+        if not readings:
+            raise ResponseTimeoutError(
+                f"{self._name}: no reading within {self._reply_timeout} s"
+            )
+        return readings
+
+    async def read(self, node: int) -> Reading:
+        """Read one node."""
+        async with self._exchange(encode_command(node, "READ")) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, Reading) and event.node_id == node:
+                    return event
+                _raise_on_failure(event, node)
+        raise ResponseTimeoutError(
+            f"{self._name}: node {node} did not answer READ within {self._reply_timeout} s"
+        )
+
+    async def set_duty(self, target: int | Literal["ALL"], duty: int) -> None:
+        """Set the PWM duty (0..100 %) of one node or of all."""
+        await self._command(target, "DUTY", duty)
+
+    async def ramp(self, target: int | Literal["ALL"]) -> None:
+        """Run the duty ramp on one node or on all."""
+        await self._command(target, "RAMP")
+
+    async def stop(self, target: int | Literal["ALL"]) -> None:
+        """Set duty 0 on one node or on all."""
+        await self._command(target, "STOP")
+
+    async def info(self, node: int) -> NodeInfo:
+        """Ask one node for its INFO line (v1 only)."""
+        if self._mode is ProtocolMode.LEGACY:
+            raise CommandError("INFO needs protocol v1, the node speaks v0.7")
+        async with self._exchange(encode_command(node, "INFO")) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, NodeInfo) and event.node_id == node:
+                    return event
+                _raise_on_failure(event, node)
+        raise ResponseTimeoutError(
+            f"{self._name}: node {node} did not answer INFO within {self._reply_timeout} s"
+        )
+
+    async def _command(
+        self, target: int | Literal["ALL"], verb: str, value: int | None = None
+    ) -> None:
+        """Send a command; return once it is acknowledged by SENT, ACK, ONOFF or DATA."""
+        payload = encode_command(target, verb, value)
+        node = None if isinstance(target, str) else target
+        async with self._exchange(payload) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, Sent) and (
+                    event.fallback or event.command.partition(":")[0] == verb
+                ):
+                    return
+                if isinstance(event, Ack | OnOff | Reading) and (
+                    node is None or event.node_id == node
+                ):
+                    return
+                _raise_on_failure(event, node)
+        raise ResponseTimeoutError(
+            f"{self._name}: {payload.decode()} not acknowledged within "
+            f"{self._reply_timeout} s"
+        )
+
+    def _is_up(self) -> bool:
+        return (
+            self._established and self._client is not None and self._client.is_connected
+        )
+
+    async def _establish(self) -> BleakClientWithServiceCache:
+        """Connect; on missing characteristics clear the service cache and retry once."""
+        client = await self._open()
+        if self._has_characteristics(client):
+            return client
+        _LOGGER.debug("%s: characteristics missing, clearing the cache", self._name)
+        self.stats.cache_clears += 1
+        await client.clear_cache()
+        await self._close(client)
+        client = await self._open()
+        if self._has_characteristics(client):
+            return client
+        await self._close(client)
+        raise CharacteristicMissingError(
+            f"{self._name}: 0xDC02/0xDC03 missing after clearing the service cache"
+        )
+
+    async def _open(self) -> BleakClientWithServiceCache:
+        # HA swaps this class for its own at run time: look it up at every call.
+        return await establish_connection(
+            bleak_retry_connector.BleakClientWithServiceCache,
+            self._ble_device,
+            self._name,
+            disconnected_callback=self._on_disconnected,
+            max_attempts=self._max_attempts,
+            ble_device_callback=self._ble_device_callback,
+            use_services_cache=True,
+        )
+
+    @staticmethod
+    def _has_characteristics(client: BleakClientWithServiceCache) -> bool:
+        service = client.services.get_service(SERVICE_UUID)
+        return (
+            service is not None
+            and service.get_characteristic(DATA_CHAR_UUID) is not None
+            and service.get_characteristic(COMMAND_CHAR_UUID) is not None
+        )
+
+    async def _close(self, client: BleakClientWithServiceCache) -> None:
+        """Disconnect `client` on purpose and fail whatever waits on it."""
+        if client is self._client:
+            self._client = None
+            self._established = False
+            self._reassembler.reset()
+            self._fail_pending(NotConnectedError(f"{self._name}: disconnected"))
+        try:
+            await client.disconnect()
+        except BleakError as err:
+            _LOGGER.debug("%s: error while disconnecting: %s", self._name, err)
+
+    async def _negotiate(self) -> None:
+        """Send ALL:INFO and settle the protocol from the answers.
+
+        `ERROR:UNKNOWN_CMD:INFO` means v0.7. INFO lines mean v1, and so does any other
+        error: a v0.7 node refuses the unknown command before anything else, so only a
+        v1 node answers INFO with, say, `ERROR:NOT_READY` (its mesh is not up yet).
+        """
+        self._infos = {}
+        answered = False
+        async with self._exchange(encode_command("ALL", "INFO")) as inbox:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._info_timeout
+            until = deadline
+            while (event := await inbox.next(until)) is not None:
+                if isinstance(event, ErrorReply) and (
+                    event.kind == "UNKNOWN_CMD" and event.detail == "INFO"
+                ):
+                    self._mode = ProtocolMode.LEGACY
+                    return
+                if isinstance(event, NodeInfo | ErrorReply):
+                    answered = True
+                    until = min(deadline, loop.time() + self._quiet_period)
+        if not answered:
+            raise ResponseTimeoutError(
+                f"{self._name}: no answer to ALL:INFO within {self._info_timeout} s"
+            )
+        self._mode = ProtocolMode.V1
+
+    @asynccontextmanager
+    async def _exchange(self, payload: bytes) -> AsyncIterator[_Inbox]:
+        """Hold the operation lock, write `payload` and yield the replies' inbox."""
+        async with self._operation_lock:
+            client = self._client
+            if client is None:
+                raise NotConnectedError(f"{self._name}: not connected")
+            inbox = self._inbox = _Inbox()
+            try:
+                await client.write_gatt_char(COMMAND_CHAR_UUID, payload, response=True)
+            except BleakError as err:
+                self._inbox = None
+                if client is self._client and not client.is_connected:
+                    self._lose_link()
+                raise LinkError(f"{self._name}: write failed: {err}") from err
+            try:
+                yield inbox
+            finally:
+                self._inbox = None
+
+    def _fail_pending(self, error: LinkError) -> None:
+        if self._inbox is not None:
+            self._inbox.put(error)
+
+    def _on_disconnected(self, client: BleakClientWithServiceCache) -> None:
+        # A client we closed on purpose is forgotten before it disconnects, so only
+        # the loss of the current client is unexpected (and worth a warning).
+        if client is not self._client:
+            _LOGGER.debug("%s: disconnected as requested", self._name)
+            return
+        _LOGGER.warning("%s: link lost", self._name)
+        self._lose_link()
+
+    def _lose_link(self) -> None:
+        """Forget the dead client, fail the command in flight, tell the listeners."""
+        was_established = self._established
+        self._client = None
+        self._established = False
+        self._reassembler.reset()
+        self.stats.link_losses += 1
+        self._fail_pending(LinkError(f"{self._name}: link lost"))
+        if not was_established:
+            return
+        for callback in list(self._disconnect_callbacks):
+            try:
+                callback()
+            except Exception:
+                _LOGGER.exception("%s: disconnect callback failed", self._name)
+
+    def _on_notification(
+        self, _characteristic: BleakGATTCharacteristic, data: bytearray
+    ) -> None:
+        self.stats.notifications += 1
+        try:
+            message = self._reassembler.feed(bytes(data))
+            if message is None:
+                return
+            self.stats.messages += 1
+            event = parse_message(message)
+        except ProtocolError as err:
+            self.stats.malformed += 1
+            _LOGGER.debug("%s: dropped malformed notification: %s", self._name, err)
+            return
+        if isinstance(event, NodeInfo):
+            self._infos[event.node_id] = event
+        if self._inbox is not None:
+            self._inbox.put(event)
+        for callback in list(self._callbacks):
+            try:
+                callback(event)
+            except Exception:
+                _LOGGER.exception("%s: event callback failed", self._name)

@@ -1,0 +1,503 @@
+"""DcMeshLink against the simulated mesh (plain bleak, through bleak-retry-connector).
+
+Every test runs for a v0.7 mesh and a v1 mesh of three universal nodes and one relay,
+connected to node 0. The simulator models the firmware on its own; nothing of the
+link is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+import contextlib
+import dataclasses
+from typing import Any
+
+from bleak.backends.device import BLEDevice
+import bleak_retry_connector
+import pytest
+
+from custom_components.dc_mesh.dcmesh import (
+    Ack,
+    CharacteristicMissingError,
+    CommandError,
+    DcMeshLink,
+    Event,
+    LinkError,
+    MeshSendError,
+    MeshTimeout,
+    MeshTimeoutError,
+    NotConnectedError,
+    NotReadyError,
+    OnOff,
+    ProtocolMode,
+    Reading,
+    ResponseTimeoutError,
+    Sent,
+    StatusLine,
+)
+from simulator.bleak_backend import SimBleakBackend, SimBleakClient, discover
+from simulator.mesh import ChunkFaults, Latencies, Mesh, Profile, build_mesh
+
+# Generous against the simulator's millisecond latencies, far below a test timeout.
+TIMEOUTS: dict[str, Any] = {
+    "connect_timeout": 5.0,
+    "reply_timeout": 1.0,
+    "quiet_period": 0.05,
+    "info_timeout": 0.5,
+    "max_attempts": 2,
+}
+UNIVERSAL = {0, 1, 2}
+RELAY = 3
+
+
+@pytest.fixture(autouse=True)
+def simulated_bleak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let bleak-retry-connector build clients that connect through the simulator."""
+    monkeypatch.setattr(
+        bleak_retry_connector, "BleakClientWithServiceCache", SimBleakClient
+    )
+
+
+@pytest.fixture(params=[Profile.V07, Profile.V1], ids=["v0.7", "v1"])
+def profile(request: pytest.FixtureRequest) -> Profile:
+    return Profile(request.param)
+
+
+@pytest.fixture
+def latencies() -> Latencies:
+    return Latencies.fast()
+
+
+@pytest.fixture
+async def mesh(profile: Profile, latencies: Latencies) -> AsyncIterator[Mesh]:
+    mesh = build_mesh(len(UNIVERSAL), 1, profile=profile, latencies=latencies, seed=7)
+    yield mesh
+    mesh.shutdown()
+
+
+def device_of(mesh: Mesh, node_id: int) -> BLEDevice:
+    mac = mesh.node(node_id).mac
+    return next(device for device, _ in discover(mesh) if device.address == mac)
+
+
+@pytest.fixture
+async def link(mesh: Mesh) -> AsyncIterator[DcMeshLink]:
+    link = DcMeshLink(device_of(mesh, 0), name="node 0", **TIMEOUTS)
+    await link.connect()
+    yield link
+    await link.disconnect()
+
+
+def record(link: DcMeshLink) -> list[Event]:
+    events: list[Event] = []
+    link.register_callback(events.append)
+    return events
+
+
+async def wait_for(condition: Callable[[], bool], within: float = 2.0) -> None:
+    step = 0.005
+    for _ in range(int(within / step)):
+        if condition():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"not reached within {within} s")
+
+
+# Connecting and negotiating
+
+
+async def test_connect_negotiates_the_protocol(mesh: Mesh, profile: Profile) -> None:
+    link = DcMeshLink(device_of(mesh, 1), **TIMEOUTS)
+    events = record(link)
+    assert not link.is_connected
+    await link.connect()
+    assert link.is_connected
+    assert link.address == mesh.node(1).mac
+    assert link.stats.connects == 1
+    assert StatusLine("GATEWAY_CONNECTED") in events
+    if profile is Profile.V1:
+        assert link.mode is ProtocolMode.V1
+        assert set(link.infos) == {*UNIVERSAL, RELAY}
+        assert link.gateway_node_id == 1
+        assert link.infos[1].firmware == "1.0.0"
+        assert link.infos[1].mesh_id == mesh.mesh_id
+        assert not link.infos[0].gateway
+    else:
+        assert link.mode is ProtocolMode.LEGACY
+        assert link.infos == {}
+        assert link.gateway_node_id is None
+    await link.connect()  # already connected: nothing happens
+    assert link.stats.connects == 1
+    await link.disconnect()
+    assert not link.is_connected
+
+
+async def test_connect_to_an_unbound_node(mesh: Mesh, profile: Profile) -> None:
+    # v1 answers ALL:INFO with ERROR:NOT_READY, v0.7 with ERROR:UNKNOWN_CMD:INFO.
+    mesh.set_bound(0, False)
+    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    await link.connect()
+    assert link.mode is (
+        ProtocolMode.V1 if profile is Profile.V1 else ProtocolMode.LEGACY
+    )
+    assert link.infos == {}
+    with pytest.raises(NotReadyError):
+        await link.read_all()
+    await link.disconnect()
+
+
+async def test_connect_fails_when_info_gets_no_answer(mesh: Mesh) -> None:
+    mesh.set_chunk_faults(0, ChunkFaults(drop=1.0))
+    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "info_timeout": 0.1})
+    with pytest.raises(ResponseTimeoutError):
+        await link.connect()
+    assert not link.is_connected
+    assert mesh.node(0).sessions == []
+
+
+async def test_operations_need_a_connection(mesh: Mesh) -> None:
+    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    with pytest.raises(NotConnectedError):
+        await link.read(0)
+    with pytest.raises(NotConnectedError):
+        await link.read_all()
+    await link.disconnect()  # idempotent, also before any connection
+
+
+async def test_connection_refused_is_a_link_error(mesh: Mesh) -> None:
+    mesh.refuse_connections(0)
+    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "max_attempts": 1})
+    with pytest.raises(LinkError):
+        await link.connect()
+    assert not link.is_connected
+
+
+async def test_loss_while_connecting_fails_connect_without_callback(
+    mesh: Mesh,
+) -> None:
+    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    lost: list[None] = []
+    link.register_disconnect_callback(lambda: lost.append(None))
+
+    def drop_on_subscribe(event: Event) -> None:
+        if event == StatusLine("GATEWAY_CONNECTED"):
+            mesh.drop_link(0)
+
+    link.register_callback(drop_on_subscribe)
+    with pytest.raises(LinkError):
+        await link.connect()
+    await asyncio.sleep(0.05)
+    assert lost == []
+    assert not link.is_connected
+    assert link.stats.link_losses == 1
+
+
+# Reading
+
+
+async def test_read_all(link: DcMeshLink, mesh: Mesh) -> None:
+    readings = await link.read_all(expected=UNIVERSAL)
+    assert set(readings) == UNIVERSAL
+    for node_id, reading in readings.items():
+        assert reading.node_id == node_id
+        assert reading.duty == mesh.node(node_id).duty
+        assert reading.voltage > 0
+
+
+async def test_read_all_without_expected_ends_after_the_quiet_period(
+    link: DcMeshLink,
+) -> None:
+    assert set(await link.read_all()) == UNIVERSAL
+
+
+async def test_read_all_stops_once_the_expected_nodes_answered(
+    link: DcMeshLink,
+) -> None:
+    # The connected node answers first (locally), the others only after a mesh hop.
+    assert set(await link.read_all(expected={0})) == {0}
+
+
+async def test_read_all_with_a_dead_node_returns_the_others(
+    link: DcMeshLink, mesh: Mesh
+) -> None:
+    mesh.power_off(2)
+    assert set(await link.read_all(expected=UNIVERSAL)) == {0, 1}
+
+
+async def test_read_one_node(link: DcMeshLink, mesh: Mesh) -> None:
+    for node_id in (0, 1):  # handled locally, then over the mesh
+        reading = await link.read(node_id)
+        assert reading.node_id == node_id
+        assert reading.duty == mesh.node(node_id).duty
+
+
+async def test_read_dead_node_is_a_mesh_timeout(link: DcMeshLink, mesh: Mesh) -> None:
+    mesh.power_off(2)
+    with pytest.raises(MeshTimeoutError) as info:
+        await link.read(2)
+    assert info.value.node_id == 2
+    with pytest.raises(MeshTimeoutError) as info:
+        await link.read(9)  # no such node in the mesh
+    assert info.value.node_id == 9
+    assert (await link.read(1)).node_id == 1
+
+
+# The firmware's own mesh timeout (TIMEOUT:0x...) far away.
+SLOW_MESH_TIMEOUT = dataclasses.replace(Latencies.fast(), client_timeout=30.0)
+
+
+@pytest.mark.parametrize("latencies", [SLOW_MESH_TIMEOUT])
+async def test_read_without_answer_hits_our_deadline(mesh: Mesh) -> None:
+    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 0.05})
+    await link.connect()
+    mesh.set_unreachable(1)
+    with pytest.raises(ResponseTimeoutError):
+        await link.read(1)
+    await link.disconnect()
+
+
+async def test_concurrent_commands_are_serialised(link: DcMeshLink) -> None:
+    first, second, everything = await asyncio.gather(
+        link.read(1), link.read(2), link.read_all(expected=UNIVERSAL)
+    )
+    assert (first.node_id, second.node_id, set(everything)) == (1, 2, UNIVERSAL)
+
+
+async def test_mesh_send_failure(link: DcMeshLink, mesh: Mesh) -> None:
+    mesh.fail_next_send(0, "MESH_SEND_FAIL")
+    with pytest.raises(MeshSendError):
+        await link.read(1)
+    mesh.fail_next_send(0, "MESH_TIMEOUT")
+    with pytest.raises(MeshTimeoutError) as info:
+        await link.set_duty(2, 30)
+    assert info.value.node_id == 2
+
+
+# Commands
+
+
+async def test_set_duty(link: DcMeshLink, mesh: Mesh) -> None:
+    events = record(link)
+    await link.set_duty(1, 40)  # over the mesh: acknowledged by SENT:DUTY:40
+    await wait_for(lambda: Ack(1, 40) in events)
+    assert mesh.node(1).duty == 40
+    await link.set_duty(0, 25)  # locally: acknowledged by NODE0:ACK:25
+    assert mesh.node(0).duty == 25
+    await link.set_duty("ALL", 10)
+    await wait_for(lambda: all(mesh.node(n).duty == 10 for n in UNIVERSAL))
+    assert (await link.read(2)).duty == 10
+
+
+async def test_set_duty_of_a_dead_node_returns_on_sent(
+    link: DcMeshLink, mesh: Mesh
+) -> None:
+    # Fire and forget: SENT is enough; the TIMEOUT that follows is only an event.
+    events = record(link)
+    mesh.power_off(2)
+    await link.set_duty(2, 40)
+    await wait_for(lambda: any(isinstance(e, MeshTimeout) for e in events))
+    assert MeshTimeout(0x0007, 2) in events
+
+
+async def test_invalid_duty_is_refused_before_writing(link: DcMeshLink) -> None:
+    events = record(link)
+    for duty in (-1, 101):
+        with pytest.raises(CommandError):
+            await link.set_duty(1, duty)
+    with pytest.raises(CommandError):
+        await link.set_duty(10, 50)
+    await asyncio.sleep(0.05)
+    assert events == []
+
+
+async def test_ramp_and_stop(link: DcMeshLink, mesh: Mesh) -> None:
+    events = record(link)
+    await link.ramp(1)
+    await wait_for(lambda: OnOff(1, True) in events)
+    await link.stop(1)
+    await wait_for(lambda: OnOff(1, False) in events)
+    assert mesh.node(1).duty == 0
+    await link.stop("ALL")
+    await link.ramp(0)
+
+
+async def test_unbound_node(link: DcMeshLink, mesh: Mesh, profile: Profile) -> None:
+    mesh.set_bound(0, False)
+    with pytest.raises(NotReadyError):
+        await link.read(1)
+    if profile is Profile.V07:
+        events = record(link)
+        await link.ramp(1)  # v0.7 falls back to generic OnOff
+        assert Sent("ON", fallback=True) in events
+    else:
+        with pytest.raises(NotReadyError):
+            await link.ramp(1)
+
+
+async def test_info(link: DcMeshLink, profile: Profile) -> None:
+    if profile is Profile.V07:
+        with pytest.raises(CommandError):
+            await link.info(1)
+        return
+    info = await link.info(2)
+    assert info.node_id == 2
+    assert not info.gateway
+    assert link.infos[2] == info
+
+
+# Events
+
+
+async def test_unsolicited_events_reach_callbacks(link: DcMeshLink, mesh: Mesh) -> None:
+    events = record(link)
+    other: list[Event] = []
+    unregister = link.register_callback(other.append)
+    unregister()
+    # MONITOR started from elsewhere: readings flow in without our asking.
+    mesh.node(0).handle_write(b"1:MONITOR")
+    await wait_for(lambda: sum(isinstance(e, Reading) for e in events) >= 2)
+    assert Sent("MONITOR", fallback=False) in events
+    assert {e.node_id for e in events if isinstance(e, Reading)} == {1}
+    assert other == []
+    # A command of ours ends the monitor and is answered as usual.
+    assert (await link.read(2)).node_id == 2
+
+
+async def test_a_failing_callback_does_not_break_the_link(link: DcMeshLink) -> None:
+    def broken(_event: Event) -> None:
+        raise RuntimeError("boom")
+
+    link.register_callback(broken)
+    assert (await link.read(1)).node_id == 1
+
+
+# Link loss, reconnection, disconnection
+
+
+@pytest.mark.parametrize("latencies", [SLOW_MESH_TIMEOUT])
+async def test_link_drop_fails_pending_request_at_once(mesh: Mesh) -> None:
+    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 30.0})
+    await link.connect()
+    lost: list[None] = []
+    link.register_disconnect_callback(lambda: lost.append(None))
+    events = record(link)
+    mesh.set_unreachable(2)
+    pending = asyncio.create_task(link.read(2))
+    await wait_for(lambda: Sent("READ", fallback=False) in events)
+    mesh.drop_link(0)
+    # The firmware's mesh timeout and ours are 30 s away: only the loss can end it.
+    with pytest.raises(LinkError):
+        await asyncio.wait_for(pending, 5.0)
+    assert lost == [None]
+    assert not link.is_connected
+    assert link.stats.link_losses == 1
+    with pytest.raises(NotConnectedError):
+        await link.read(0)
+    await asyncio.sleep(0.05)
+    assert lost == [None]  # once per loss
+
+
+async def test_power_loss_is_noticed(link: DcMeshLink, mesh: Mesh) -> None:
+    lost: list[None] = []
+    link.register_disconnect_callback(lambda: lost.append(None))
+    mesh.power_off(0)
+    await wait_for(lambda: bool(lost))
+    assert not link.is_connected
+
+
+async def test_reconnect_after_loss(link: DcMeshLink, mesh: Mesh) -> None:
+    lost: list[None] = []
+    link.register_disconnect_callback(lambda: lost.append(None))
+    # A message cut short by the loss must not leak into the next connection.
+    seen = link.stats.notifications
+    mesh.node(0).sessions[0].push([b"+NODE1:DATA:D:50%,V"])
+    await wait_for(lambda: link.stats.notifications > seen)
+    mesh.drop_link(0)
+    await wait_for(lambda: bool(lost))
+    await link.connect()
+    assert link.is_connected
+    assert link.stats.connects == 2
+    assert set(await link.read_all(expected=UNIVERSAL)) == UNIVERSAL
+    assert link.stats.malformed == 0
+    assert lost == [None]
+
+
+async def test_clean_disconnect(link: DcMeshLink, mesh: Mesh) -> None:
+    lost: list[None] = []
+    link.register_disconnect_callback(lambda: lost.append(None))
+    await link.disconnect()
+    await link.disconnect()
+    await asyncio.sleep(0.05)
+    assert lost == []
+    assert not link.is_connected
+    assert mesh.node(0).sessions == []
+    with pytest.raises(NotConnectedError):
+        await link.set_duty(1, 20)
+
+
+@pytest.mark.parametrize("latencies", [SLOW_MESH_TIMEOUT])
+async def test_disconnect_fails_a_pending_request(mesh: Mesh) -> None:
+    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 30.0})
+    await link.connect()
+    mesh.set_unreachable(1)
+    pending = asyncio.create_task(link.read(1))
+    await asyncio.sleep(0.05)
+    await link.disconnect()
+    with pytest.raises(NotConnectedError):
+        await asyncio.wait_for(pending, 5.0)
+
+
+# GATT cache and chunk faults
+
+
+async def test_missing_characteristics_clear_the_cache_once(mesh: Mesh) -> None:
+    mesh.set_stale_gatt_cache(0)
+    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    await link.connect()
+    assert link.stats.cache_clears == 1
+    assert (await link.read(1)).node_id == 1
+    await link.disconnect()
+
+
+async def test_characteristics_still_missing_after_clearing(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def clear_nothing(_backend: SimBleakBackend) -> bool:
+        return True
+
+    monkeypatch.setattr(SimBleakBackend, "clear_cache", clear_nothing)
+    mesh.set_stale_gatt_cache(0)
+    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    with pytest.raises(CharacteristicMissingError):
+        await link.connect()
+    assert link.stats.cache_clears == 1
+    assert mesh.node(0).sessions == []
+
+
+@pytest.mark.parametrize("fault", ["drop", "duplicate", "corrupt"])
+async def test_chunk_faults_are_counted_and_survived(
+    link: DcMeshLink, mesh: Mesh, fault: Any
+) -> None:
+    before = link.stats.malformed
+    # The first chunk of a three-chunk reading is dropped, duplicated or corrupted.
+    mesh.inject_chunk_fault(0, fault)
+    mesh.node(0).notify("NODE1:DATA:D:50%,V:12.003V,I:250.00mA,P:3000.8mW")
+    await wait_for(lambda: link.stats.malformed > before)
+    assert (await link.read(0)).node_id == 0
+    assert (await link.read(1)).node_id == 1
+
+
+async def test_random_chunk_faults_never_escape(mesh: Mesh) -> None:
+    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 0.3})
+    await link.connect()
+    mesh.set_chunk_faults(0, ChunkFaults(drop=0.15, duplicate=0.15, corrupt=0.15))
+    for _ in range(8):
+        # Losing every reading of a round is the only failure faults may cause.
+        with contextlib.suppress(ResponseTimeoutError):
+            await link.read_all(expected=UNIVERSAL)
+    assert link.stats.malformed > 0
+    mesh.set_chunk_faults(0, ChunkFaults())
+    await asyncio.sleep(0.1)  # let the faulty replies drain
+    assert set(await link.read_all(expected=UNIVERSAL)) == UNIVERSAL
+    await link.disconnect()

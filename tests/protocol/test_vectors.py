@@ -1,0 +1,199 @@
+"""The integration's codec against the shared vectors in firmware/vectors/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from custom_components.dc_mesh.dcmesh import (
+    Ack,
+    CommandError,
+    ErrorReply,
+    Event,
+    MeshTimeout,
+    NodeInfo,
+    NodeRole,
+    OnOff,
+    ProtocolError,
+    Reading,
+    Reassembler,
+    Sent,
+    StatusLine,
+    UnknownPayload,
+    chunk_message,
+    encode_command,
+    parse_message,
+    parse_service_data,
+)
+
+from .vectors import fields, load, unescape
+
+CHUNKS = [cols for _, cols in load("chunks.tsv")]
+REPLIES = [(section, cols) for section, cols in load("replies.tsv")]
+HOSTILE = [cols for _, cols in load("hostile_messages.tsv")]
+COMMANDS = [cols for _, cols in load("commands.tsv")]
+ADVERTISEMENTS = [cols for _, cols in load("advertisement.tsv")]
+
+
+def _ids(rows: list[list[str]]) -> list[str]:
+    return [row[0][:48] or "<empty>" for row in rows]
+
+
+def test_every_vector_file_has_vectors() -> None:
+    for rows in (CHUNKS, REPLIES, HOSTILE, COMMANDS, ADVERTISEMENTS):
+        assert len(rows) >= 10
+
+
+@pytest.mark.parametrize("row", CHUNKS, ids=_ids(CHUNKS))
+def test_chunking(row: list[str]) -> None:
+    message = unescape(row[0])
+    chunks = [bytes.fromhex(group) for group in row[1].split(" ")]
+    assert chunk_message(message) == chunks
+    reassembler = Reassembler()
+    assert [reassembler.feed(chunk) for chunk in chunks[:-1]] == [None] * (
+        len(chunks) - 1
+    )
+    assert reassembler.feed(chunks[-1]) == message
+
+
+def _expected_event(kind: str, values: dict[str, str]) -> Event:
+    def integer(key: str) -> int:
+        return int(values[key], 0)
+
+    match kind:
+        case "reading":
+            return Reading(
+                node_id=integer("node"),
+                duty=integer("duty"),
+                voltage=float(values["voltage"]),
+                current_ma=float(values["current_ma"]),
+                power_mw=float(values["power_mw"]),
+            )
+        case "info":
+            return NodeInfo(
+                node_id=integer("node"),
+                firmware=values["firmware"],
+                hardware=values["hardware"],
+                role=NodeRole(values["role"]),
+                capabilities=integer("capabilities"),
+                uptime=integer("uptime"),
+                free_heap=integer("free_heap"),
+                mesh_id=integer("mesh_id"),
+                gateway=values["gateway"] == "1",
+            )
+        case "sent":
+            return Sent(values["command"], values["fallback"] == "1")
+        case "ack":
+            return Ack(integer("node"), integer("duty"))
+        case "onoff":
+            return OnOff(integer("node"), values["on"] == "1")
+        case "error":
+            return ErrorReply(values["kind"], values.get("detail"))
+        case "mesh_timeout":
+            node = integer("node") if "node" in values else None
+            return MeshTimeout(integer("address"), node)
+        case "status":
+            return StatusLine(values["text"])
+        case "unknown_payload":
+            return UnknownPayload(values["detail"])
+    raise AssertionError(f"unknown kind {kind!r} in replies.tsv")
+
+
+@pytest.mark.parametrize(("section", "row"), REPLIES, ids=_ids([r for _, r in REPLIES]))
+def test_reply(section: str, row: list[str]) -> None:
+    assert section in {"firmware", "parser-only"}
+    message, kind, values = row[0], row[1], fields(row[2])
+    event = parse_message(unescape(message))
+    # Decimals are compared as numbers: float("12.003") equals our parse of "12.003V".
+    assert event == _expected_event(kind, values)
+
+
+@pytest.mark.parametrize("row", HOSTILE, ids=_ids(HOSTILE))
+def test_hostile_message(row: list[str]) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_message(unescape(row[0]))
+    assert info.value.reason == row[1]
+
+
+@pytest.mark.parametrize("row", ADVERTISEMENTS, ids=_ids(ADVERTISEMENTS))
+def test_advertisement(row: list[str]) -> None:
+    data, result = bytes.fromhex(row[0]), row[1]
+    if result != "ok":
+        with pytest.raises(ProtocolError) as info:
+            parse_service_data(data)
+        assert info.value.reason == result
+        return
+    values = fields(row[2])
+    advertisement = parse_service_data(data)
+    assert advertisement.version == int(values["version"], 0)
+    assert advertisement.mesh_id == int(values["mesh_id"], 0)
+    assert advertisement.node_id == (int(values["node"]) if "node" in values else None)
+    assert advertisement.role is NodeRole(values["role"])
+    assert advertisement.flags == int(values["flags"], 0)
+
+
+def _intent(command: str) -> tuple[object, str, object]:
+    """Map a vector's command text to encode_command's (target, command, value).
+
+    The value only matters for DUTY (the node ignores it otherwise); a target or value
+    that is not a plain number is passed through as text, for encode_command to refuse.
+    """
+    target_text, _, rest = command.partition(":")
+    verb, has_value, value_text = rest.partition(":")
+    target: object = target_text
+    if re.fullmatch(r"-?[0-9]+", target_text) and str(int(target_text)) == target_text:
+        target = int(target_text)
+    value: object = None
+    if verb.upper() == "DUTY" and has_value and value_text:
+        value = int(value_text) if re.fullmatch(r"-?[0-9]+", value_text) else value_text
+    return target, verb, value
+
+
+def _is_canonical(command: str) -> bool:
+    """Whether `command` is the one spelling of its intent (upper case, no ignored parts)."""
+    target, verb, value = _intent(command)
+    spelled = f"{target}:{verb}" if value is None else f"{target}:{verb}:{value}"
+    return command == spelled.upper()
+
+
+VALID_COMMANDS = [
+    row
+    for row in COMMANDS
+    if not row[2].startswith(("reply:ERROR:", "att_error"))
+    and not (row[1].upper().endswith(":DUTY") or row[1].upper().endswith(":DUTY:"))
+]
+REFUSED_COMMANDS = [
+    row
+    for row in COMMANDS
+    if row[2].startswith("att_error")
+    or (row[2].startswith("reply:ERROR:") and row[2] != "reply:ERROR:NOT_READY")
+]
+
+
+def test_vector_selection() -> None:
+    assert sum(_is_canonical(row[1]) for row in VALID_COMMANDS) >= 20
+    assert len(REFUSED_COMMANDS) >= 20
+
+
+@pytest.mark.parametrize("row", VALID_COMMANDS, ids=[r[1] for r in VALID_COMMANDS])
+def test_valid_command_is_what_we_encode(row: list[str]) -> None:
+    command = unescape(row[1]).decode("ascii")
+    target, verb, value = _intent(command)
+    encoded = encode_command(target, verb, value)  # type: ignore[arg-type]
+    if _is_canonical(command):
+        assert encoded == command.encode("ascii")
+    else:
+        # Same intent, canonical spelling: upper case, the value only for DUTY.
+        assert encoded.decode("ascii") == encoded.decode("ascii").upper()
+        assert encoded.split(b":")[1] == verb.upper().encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "row", REFUSED_COMMANDS, ids=[r[1][:40] for r in REFUSED_COMMANDS]
+)
+def test_refused_command_is_not_encodable(row: list[str]) -> None:
+    command = unescape(row[1]).decode("utf-8", errors="replace")
+    target, verb, value = _intent(command)
+    with pytest.raises(CommandError):
+        encode_command(target, verb, value)  # type: ignore[arg-type]
