@@ -144,6 +144,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._failover_task: asyncio.Task[None] | None = None
         self._unreachable_since: float | None = None
         self._polling = False
+        self._discovery_poll = True
         self._energy_restored: set[int] = set()
         self._push_unsub: CALLBACK_TYPE | None = None
         self._link_unsubs: list[Callable[[], None]] = []
@@ -244,6 +245,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
     def _adopt(self, link: DcMeshLink) -> None:
         """Make a freshly connected link the mesh's link."""
         self.link = link
+        self._discovery_poll = True
         self._link_unsubs = [
             link.register_callback(self._handle_event),
             link.register_disconnect_callback(self._handle_link_lost),
@@ -254,7 +256,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         data.gateway_node_id = link.gateway_node_id
         data.mode = link.mode
         for info in link.infos.values():
-            self._node(info.node_id).info = info
+            self._take_info(info)
         if self._unreachable_since is not None:
             self._unreachable_since = None
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
@@ -282,6 +284,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self.data.gateway_address = None
         self.data.gateway_node_id = None
         self._unreachable_since = self._unreachable_since or time.monotonic()
+        self._update_availability()
         self.async_update_listeners()
         if self._failover_task is None or self._failover_task.done():
             self._failover_task = self.config_entry.async_create_background_task(
@@ -334,7 +337,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         if isinstance(event, Reading):
             self._ingest(event)
         elif isinstance(event, NodeInfo):
-            self._node(event.node_id).info = event
+            self._take_info(event)
         else:
             return
         if not self._polling and self._push_unsub is None:
@@ -347,6 +350,23 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._push_unsub = None
         self._update_availability()
         self.async_update_listeners()
+
+    def _take_info(self, info: NodeInfo) -> None:
+        """Store a node's INFO (v1) and keep its device's versions current."""
+        node = self._node(info.node_id)
+        node.info = info
+        if not node.is_sensor:  # a relay: nothing to stale-check, it never reads
+            node.available = self.data.connected
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device_by_identifier(
+            (DOMAIN, f"{self.mesh_id}_{info.node_id}"), self.config_entry.entry_id
+        )
+        if device is not None and (
+            device.sw_version != info.firmware or device.hw_version != info.hardware
+        ):
+            registry.async_update_device(
+                device.id, sw_version=info.firmware, hw_version=info.hardware
+            )
 
     def _ingest(self, reading: Reading) -> None:
         node = self._node(reading.node_id)
@@ -367,6 +387,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
     def _update_availability(self) -> None:
         now = time.monotonic()
         for node in self.data.nodes.values():
+            if not node.is_sensor:  # relays: available while the mesh is reachable
+                node.available = self.data.connected and node.info is not None
+                continue
             fresh = (
                 node.last_monotonic is not None
                 and now - node.last_monotonic <= self.stale_timeout
@@ -420,9 +443,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 raise
         link = self.link
         assert link is not None
+        # The first poll on a new link gathers until the mesh goes quiet (it finds the
+        # nodes); later polls stop as soon as every known node answered.
+        expected = set() if self._discovery_poll else self.sensor_node_ids()
         self._polling = True
         try:
-            await link.read_all(expected=self.sensor_node_ids())
+            await link.read_all(expected=expected)
+            self._discovery_poll = False
         except DcMeshError as err:
             if isinstance(err, LinkError) and self.link is None:
                 return self.data  # lost mid-read: the failover takes over

@@ -85,6 +85,13 @@ def device_of(mesh: Mesh, node_id: int) -> BLEDevice:
 async def link(mesh: Mesh) -> AsyncIterator[DcMeshLink]:
     link = DcMeshLink(device_of(mesh, 0), name="node 0", **TIMEOUTS)
     await link.connect()
+    # connect() returns on the gateway's own INFO line; let the other nodes' lines
+    # arrive before a test starts counting events.
+    await wait_for(
+        lambda: (
+            link.mode is ProtocolMode.LEGACY or set(link.infos) == {*UNIVERSAL, RELAY}
+        )
+    )
     yield link
     await link.disconnect()
 
@@ -118,8 +125,9 @@ async def test_connect_negotiates_the_protocol(mesh: Mesh, profile: Profile) -> 
     assert StatusLine("GATEWAY_CONNECTED") in events
     if profile is Profile.V1:
         assert link.mode is ProtocolMode.V1
-        assert set(link.infos) == {*UNIVERSAL, RELAY}
+        # connect() returns on the gateway's own line; the others follow.
         assert link.gateway_node_id == 1
+        await wait_for(lambda: set(link.infos) == {*UNIVERSAL, RELAY})
         assert link.infos[1].firmware == "1.0.0"
         assert link.infos[1].mesh_id == mesh.mesh_id
         assert not link.infos[0].gateway

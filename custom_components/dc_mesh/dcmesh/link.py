@@ -376,6 +376,9 @@ class DcMeshLink:
         `ERROR:UNKNOWN_CMD:INFO` means v0.7. INFO lines mean v1, and so does any other
         error: a v0.7 node refuses the unknown command before anything else, so only a
         v1 node answers INFO with, say, `ERROR:NOT_READY` (its mesh is not up yet).
+        The connected node's own line (`GW:1`) settles it at once: the other nodes'
+        lines keep arriving through the mesh and update `infos` as they come, so a
+        failover does not wait for the whole mesh to answer.
         """
         self._infos = {}
         answered = False
@@ -389,13 +392,16 @@ class DcMeshLink:
                 ):
                     self._mode = ProtocolMode.LEGACY
                     return
+                if isinstance(event, NodeInfo) and event.gateway:
+                    break
                 if isinstance(event, NodeInfo | ErrorReply):
                     answered = True
                     until = min(deadline, loop.time() + self._quiet_period)
-        if not answered:
-            raise ResponseTimeoutError(
-                f"{self._name}: no answer to ALL:INFO within {self._info_timeout} s"
-            )
+            else:
+                if not answered:
+                    raise ResponseTimeoutError(
+                        f"{self._name}: no answer to ALL:INFO within {self._info_timeout} s"
+                    )
         self._mode = ProtocolMode.V1
 
     @asynccontextmanager

@@ -1,0 +1,218 @@
+#include "prov.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "dcm_ble_host.h"
+#include "dcp_common.h"
+#include "esp_ble_mesh_common_api.h"
+#include "esp_ble_mesh_config_model_api.h"
+#include "esp_ble_mesh_networking_api.h"
+#include "esp_ble_mesh_provisioning_api.h"
+#include "esp_check.h"
+#include "esp_log.h"
+#include "sdkconfig.h"
+
+static const char *TAG = "PROV";
+
+#define PROV_CID 0x02E5
+#define PROV_MODEL_CLIENT 0x0000
+#define PROV_MODEL_SERVER 0x0001
+#define PROV_OWN_ADDR 0x0001
+#define PROV_NET_IDX ESP_BLE_MESH_KEY_PRIMARY
+#define PROV_APP_IDX 0x0000
+#define PROV_COMP_PAGE 0x00
+
+static uint8_t s_dev_uuid[16];
+static unsigned s_retries;
+
+static esp_ble_mesh_cfg_srv_t s_cfg_srv = {
+    .relay = ESP_BLE_MESH_RELAY_DISABLED,
+    .beacon = ESP_BLE_MESH_BEACON_ENABLED,
+    .friend_state = ESP_BLE_MESH_FRIEND_NOT_SUPPORTED,
+    .gatt_proxy = ESP_BLE_MESH_GATT_PROXY_NOT_SUPPORTED,
+    .default_ttl = CONFIG_DCM_PROV_TTL,
+    .net_transmit = ESP_BLE_MESH_TRANSMIT(2, 20),
+    .relay_retransmit = ESP_BLE_MESH_TRANSMIT(2, 20),
+};
+
+static esp_ble_mesh_client_t s_cfg_cli;
+
+static esp_ble_mesh_model_t s_root_models[] = {
+    ESP_BLE_MESH_MODEL_CFG_SRV(&s_cfg_srv),
+    ESP_BLE_MESH_MODEL_CFG_CLI(&s_cfg_cli),
+};
+
+static esp_ble_mesh_elem_t s_elements[] = {
+    ESP_BLE_MESH_ELEMENT(0, s_root_models, ESP_BLE_MESH_MODEL_NONE),
+};
+
+static esp_ble_mesh_comp_t s_composition = {
+    .cid = PROV_CID,
+    .element_count = sizeof(s_elements) / sizeof(s_elements[0]),
+    .elements = s_elements,
+};
+
+static esp_ble_mesh_prov_t s_provision = {
+    .prov_uuid = s_dev_uuid,
+    .prov_unicast_addr = PROV_OWN_ADDR,
+    .prov_start_address = DCP_BASE_UNICAST,
+};
+
+static void prov_common(esp_ble_mesh_client_common_param_t *common, uint16_t addr, uint32_t opcode)
+{
+    memset(common, 0, sizeof(*common));
+    common->opcode = opcode;
+    common->model = s_cfg_cli.model;
+    common->ctx.net_idx = PROV_NET_IDX;
+    common->ctx.app_idx = PROV_APP_IDX; /* config messages use the device key anyway */
+    common->ctx.addr = addr;
+    common->ctx.send_ttl = CONFIG_DCM_PROV_TTL;
+    common->msg_timeout = CONFIG_DCM_PROV_CFG_TIMEOUT_MS;
+}
+
+static esp_err_t prov_get_composition(uint16_t addr)
+{
+    esp_ble_mesh_client_common_param_t common;
+    esp_ble_mesh_cfg_client_get_state_t get = {0};
+    prov_common(&common, addr, ESP_BLE_MESH_MODEL_OP_COMPOSITION_DATA_GET);
+    get.comp_data_get.page = PROV_COMP_PAGE;
+    return esp_ble_mesh_config_client_get_state(&common, &get);
+}
+
+static esp_err_t prov_add_app_key(uint16_t addr)
+{
+    const uint8_t *key = esp_ble_mesh_provisioner_get_local_app_key(PROV_NET_IDX, PROV_APP_IDX);
+    ESP_RETURN_ON_FALSE(key != NULL, ESP_ERR_INVALID_STATE, TAG, "no local app key");
+    esp_ble_mesh_client_common_param_t common;
+    esp_ble_mesh_cfg_client_set_state_t set = {0};
+    prov_common(&common, addr, ESP_BLE_MESH_MODEL_OP_APP_KEY_ADD);
+    set.app_key_add.net_idx = PROV_NET_IDX;
+    set.app_key_add.app_idx = PROV_APP_IDX;
+    memcpy(set.app_key_add.app_key, key, sizeof(set.app_key_add.app_key));
+    return esp_ble_mesh_config_client_set_state(&common, &set);
+}
+
+static esp_err_t prov_bind(uint16_t addr, uint16_t model_id)
+{
+    esp_ble_mesh_client_common_param_t common;
+    esp_ble_mesh_cfg_client_set_state_t set = {0};
+    prov_common(&common, addr, ESP_BLE_MESH_MODEL_OP_MODEL_APP_BIND);
+    set.model_app_bind.element_addr = addr;
+    set.model_app_bind.model_app_idx = PROV_APP_IDX;
+    set.model_app_bind.model_id = model_id;
+    set.model_app_bind.company_id = PROV_CID;
+    return esp_ble_mesh_config_client_set_state(&common, &set);
+}
+
+static void prov_log(esp_err_t err, const char *step, uint16_t addr)
+{
+    if (err != ESP_OK) {
+        ESP_LOGE(TAG, "%s for 0x%04x: %s", step, addr, esp_err_to_name(err));
+    }
+}
+
+static void prov_cfg_client_cb(esp_ble_mesh_cfg_client_cb_event_t event,
+                               esp_ble_mesh_cfg_client_cb_param_t *param)
+{
+    uint16_t addr = param->params->ctx.addr;
+    uint32_t opcode = param->params->opcode;
+    if (param->error_code != 0) {
+        ESP_LOGE(TAG, "config 0x%04" PRIx32 " to 0x%04x failed: %d", opcode, addr,
+                 param->error_code);
+        return;
+    }
+    switch (event) {
+    case ESP_BLE_MESH_CFG_CLIENT_GET_STATE_EVT:
+        if (opcode == ESP_BLE_MESH_MODEL_OP_COMPOSITION_DATA_GET) {
+            s_retries = 0;
+            prov_log(prov_add_app_key(addr), "AppKey Add", addr);
+        }
+        break;
+    case ESP_BLE_MESH_CFG_CLIENT_SET_STATE_EVT:
+        s_retries = 0;
+        if (opcode == ESP_BLE_MESH_MODEL_OP_APP_KEY_ADD) {
+            prov_log(prov_bind(addr, PROV_MODEL_SERVER), "bind server", addr);
+        } else if (opcode == ESP_BLE_MESH_MODEL_OP_MODEL_APP_BIND &&
+                   param->status_cb.model_app_status.model_id == PROV_MODEL_SERVER) {
+            /* universal nodes also have the client; a relay node answers "invalid model" */
+            prov_log(prov_bind(addr, PROV_MODEL_CLIENT), "bind client", addr);
+        } else if (opcode == ESP_BLE_MESH_MODEL_OP_MODEL_APP_BIND) {
+            ESP_LOGI(TAG, "node 0x%04x configured (client bind status %u)", addr,
+                     param->status_cb.model_app_status.status);
+        }
+        break;
+    case ESP_BLE_MESH_CFG_CLIENT_TIMEOUT_EVT:
+        if (s_retries++ >= CONFIG_DCM_PROV_CFG_RETRIES) {
+            ESP_LOGE(TAG, "node 0x%04x: giving up on 0x%04" PRIx32, addr, opcode);
+            s_retries = 0;
+            break;
+        }
+        if (opcode == ESP_BLE_MESH_MODEL_OP_COMPOSITION_DATA_GET) {
+            prov_log(prov_get_composition(addr), "Composition Data Get", addr);
+        } else if (opcode == ESP_BLE_MESH_MODEL_OP_APP_KEY_ADD) {
+            prov_log(prov_add_app_key(addr), "AppKey Add", addr);
+        } else if (opcode == ESP_BLE_MESH_MODEL_OP_MODEL_APP_BIND) {
+            /* restart binding at the server: binding twice is harmless */
+            prov_log(prov_bind(addr, PROV_MODEL_SERVER), "bind server", addr);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void prov_add_device(const esp_ble_mesh_prov_cb_param_t *param)
+{
+    esp_ble_mesh_unprov_dev_add_t dev = {0};
+    memcpy(dev.addr, param->provisioner_recv_unprov_adv_pkt.addr, sizeof(dev.addr));
+    dev.addr_type = (uint8_t)param->provisioner_recv_unprov_adv_pkt.addr_type;
+    memcpy(dev.uuid, param->provisioner_recv_unprov_adv_pkt.dev_uuid, sizeof(dev.uuid));
+    dev.oob_info = param->provisioner_recv_unprov_adv_pkt.oob_info;
+    dev.bearer = (uint8_t)param->provisioner_recv_unprov_adv_pkt.bearer;
+    esp_err_t err = esp_ble_mesh_provisioner_add_unprov_dev(
+        &dev, ADD_DEV_RM_AFTER_PROV_FLAG | ADD_DEV_START_PROV_NOW_FLAG | ADD_DEV_FLUSHABLE_DEV_FLAG);
+    if (err != ESP_OK) {
+        ESP_LOGE(TAG, "cannot start provisioning: %s", esp_err_to_name(err));
+    }
+}
+
+static void prov_cb(esp_ble_mesh_prov_cb_event_t event, esp_ble_mesh_prov_cb_param_t *param)
+{
+    switch (event) {
+    case ESP_BLE_MESH_PROVISIONER_RECV_UNPROV_ADV_PKT_EVT:
+        prov_add_device(param);
+        break;
+    case ESP_BLE_MESH_PROVISIONER_PROV_COMPLETE_EVT: {
+        uint16_t addr = param->provisioner_prov_complete.unicast_addr;
+        ESP_LOGI(TAG, "provisioned 0x%04x (node id %d)", addr, (int)addr - (int)DCP_BASE_UNICAST);
+        s_retries = 0;
+        prov_log(prov_get_composition(addr), "Composition Data Get", addr);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+esp_err_t prov_init(void)
+{
+    static const uint8_t match[2] = {0xDD, 0xDD};
+    dcm_ble_host_dev_uuid(s_dev_uuid);
+    ESP_RETURN_ON_ERROR(esp_ble_mesh_register_prov_callback(prov_cb), TAG, "prov cb");
+    ESP_RETURN_ON_ERROR(esp_ble_mesh_register_config_client_callback(prov_cfg_client_cb), TAG,
+                        "cfg client cb");
+    ESP_RETURN_ON_ERROR(esp_ble_mesh_init(&s_provision, &s_composition), TAG, "mesh init");
+    ESP_RETURN_ON_ERROR(esp_ble_mesh_provisioner_set_dev_uuid_match(match, sizeof(match), 0, false),
+                        TAG, "uuid match");
+    ESP_RETURN_ON_ERROR(esp_ble_mesh_provisioner_prov_enable(ESP_BLE_MESH_PROV_ADV |
+                                                             ESP_BLE_MESH_PROV_GATT),
+                        TAG, "prov enable");
+    if (esp_ble_mesh_provisioner_get_local_app_key(PROV_NET_IDX, PROV_APP_IDX) == NULL) {
+        /* first boot: a random application key (kept in NVS by the mesh settings) */
+        ESP_RETURN_ON_ERROR(esp_ble_mesh_provisioner_add_local_app_key(NULL, PROV_NET_IDX,
+                                                                       PROV_APP_IDX),
+                            TAG, "app key");
+    }
+    return ESP_OK;
+}

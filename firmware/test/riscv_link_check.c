@@ -1,0 +1,62 @@
+/* Links every public function of the core into one RISC-V image, so the cross build proves
+ * the archive needs nothing beyond picolibc (built by scripts/firmware-test, never run). */
+#include "dcp_adv.h"
+#include "dcp_chunk.h"
+#include "dcp_command.h"
+#include "dcp_crypto.h"
+#include "dcp_payload.h"
+#include "dcp_ramp.h"
+#include "dcp_reply.h"
+#include "dcp_tracker.h"
+
+static volatile uint32_t g_sink;
+
+int main(void)
+{
+    static dcp_plan_t plan;
+    static dcp_tracker_t tracker;
+    static dcp_reasm_t reasm;
+    static char buf[DCP_MESSAGE_MAX];
+    static const uint8_t key[16];
+    uint8_t out[DCP_NOTIFY_CHUNK_SIZE];
+    const uint8_t *msg = NULL;
+    size_t msg_len = 0;
+    dcp_send_t send;
+    dcp_ramp_t ramp;
+    uint8_t duty = 0;
+    uint16_t addr = 0;
+    dcp_info_t info = {"1.0.0", "ESP32-C6", DCP_ROLE_CHAR_UNIVERSAL, 3, 0, 0, 0, true};
+
+    dcp_plan_command((const uint8_t *)"ALL:READ", 8, 0, &plan);
+    dcp_plan_monitor_tick(1, 0, false, &plan);
+    dcp_tracker_init(&tracker, 5000);
+    g_sink += dcp_tracker_enqueue(&tracker, 6, "read", 4);
+    g_sink += dcp_tracker_next(&tracker, 0, &send);
+    g_sink += dcp_tracker_on_status(&tracker, 6);
+    g_sink += dcp_tracker_expired(&tracker, 1, &addr);
+    dcp_tracker_abort(&tracker);
+    g_sink += dcp_tracker_busy(&tracker);
+    g_sink += dcp_ramp_start(&ramp, 0);
+    g_sink += dcp_ramp_poll(&ramp, 500, &duty);
+    dcp_ramp_stop(&ramp);
+    g_sink += dcp_ramp_active(&ramp);
+    g_sink += (uint32_t)dcp_fmt_data(buf, sizeof(buf), 0, 50, 12003, 25000);
+    g_sink += (uint32_t)dcp_fmt_info(buf, sizeof(buf), 0, &info);
+    g_sink += (uint32_t)dcp_fmt_ack(buf, sizeof(buf), 0, 1);
+    g_sink += (uint32_t)dcp_fmt_onoff(buf, sizeof(buf), 0, true);
+    g_sink += (uint32_t)dcp_fmt_sent(buf, sizeof(buf), DCP_CMD_READ, 0);
+    g_sink += (uint32_t)dcp_fmt_error(buf, sizeof(buf), "NOT_READY", NULL, 0);
+    g_sink += (uint32_t)dcp_fmt_timeout(buf, sizeof(buf), 8);
+    g_sink += (uint32_t)dcp_fmt_err_unknown(buf, sizeof(buf), key, 3);
+    g_sink += (uint32_t)dcp_power_dmw(1, 2);
+    g_sink += dcp_payload_parse(key, 4, &duty);
+    g_sink += (uint32_t)dcp_chunk_get((const uint8_t *)buf, 48, dcp_chunk_count(48) - 1, out);
+    dcp_reasm_reset(&reasm);
+    g_sink += dcp_reasm_feed(&reasm, out, 9, &msg, &msg_len);
+    g_sink += (uint32_t)dcp_adv_service_data(out, sizeof(out), 1, 0, 0, 3);
+    g_sink += dcp_mesh_id(key);
+    g_sink += (uint32_t)dcp_adv_data((uint8_t *)buf, sizeof(buf), 1, 0, 0, 3);
+    g_sink += dcp_node_from_addr(6, &duty) + dcp_addr_from_node(1);
+    g_sink += dcp_cmd_name(DCP_CMD_INFO)[0];
+    return 0;
+}

@@ -1,0 +1,366 @@
+/* Vector-driven tests: the shared files in firmware/vectors against the firmware core. */
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dcp_adv.h"
+#include "dcp_chunk.h"
+#include "dcp_command.h"
+#include "dcp_reply.h"
+#include "tsv.h"
+
+#define BUF 1024
+
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 0xF];
+    }
+    out[2 * n] = '\0';
+}
+
+static void test_chunks(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "chunks.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 2);
+        uint8_t msg[BUF];
+        size_t len = tsv_unescape(t.cols[0], msg, sizeof(msg));
+        char got[4 * BUF] = "";
+        size_t count = dcp_chunk_count(len);
+        dcp_reasm_t r;
+        dcp_reasm_reset(&r);
+        for (size_t i = 0; i < count; i++) {
+            uint8_t chunk[DCP_NOTIFY_CHUNK_SIZE];
+            size_t n = dcp_chunk_get(msg, len, i, chunk);
+            char hex[2 * DCP_NOTIFY_CHUNK_SIZE + 1];
+            hex_of(chunk, n, hex);
+            if (i > 0) {
+                strcat(got, " ");
+            }
+            strcat(got, hex);
+            const uint8_t *out = NULL;
+            size_t out_len = 0;
+            dcp_reasm_result_t res = dcp_reasm_feed(&r, chunk, n, &out, &out_len);
+            if (i + 1 < count) {
+                assert_int_equal(res, DCP_REASM_MORE);
+            } else {
+                assert_int_equal(res, DCP_REASM_DONE);
+                assert_int_equal(out_len, len);
+                assert_memory_equal(out, msg, len);
+            }
+        }
+        if (strcmp(got, t.cols[1]) != 0) {
+            fail_msg("chunks.tsv:%u: got %s", t.lineno, got);
+        }
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 15);
+}
+
+/* Renders one action in the outcome grammar of commands.tsv (unescaped). */
+static void render_action(const dcp_action_t *a, char *out, size_t cap)
+{
+    switch (a->kind) {
+    case DCP_ACT_LOCAL:
+        snprintf(out, cap, "local:%s", a->text);
+        break;
+    case DCP_ACT_MESH:
+        snprintf(out, cap, "mesh:%04x:%s", a->dst, a->text);
+        break;
+    case DCP_ACT_REPLY:
+        snprintf(out, cap, "reply:%s", a->text);
+        break;
+    case DCP_ACT_MONITOR:
+        if (a->arg == DCP_MONITOR_OFF) {
+            snprintf(out, cap, "monitor:off");
+        } else if (a->arg == DCP_TARGET_ALL) {
+            snprintf(out, cap, "monitor:all");
+        } else {
+            snprintf(out, cap, "monitor:%u", a->arg);
+        }
+        break;
+    case DCP_ACT_ATT_ERROR:
+        snprintf(out, cap, "att_error:0x%02x", a->arg);
+        break;
+    }
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "commands.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 3);
+        uint8_t self = DCP_NODE_NONE;
+        if (strcmp(t.cols[0], "-") != 0) {
+            self = (uint8_t)atoi(t.cols[0]);
+        }
+        uint8_t cmd[BUF];
+        size_t len = tsv_unescape(t.cols[1], cmd, sizeof(cmd));
+        dcp_plan_t plan;
+        dcp_plan_command(cmd, len, self, &plan);
+
+        char *expected = t.cols[2];
+        size_t i = 0;
+        for (char *tok = strtok(expected, ";"); tok != NULL; tok = strtok(NULL, ";"), i++) {
+            uint8_t want[BUF];
+            size_t wlen = tsv_unescape(tok, want, sizeof(want) - 1);
+            want[wlen] = '\0';
+            if (i >= plan.count) {
+                fail_msg("commands.tsv:%u: missing action %s", t.lineno, (char *)want);
+            }
+            char got[BUF];
+            render_action(&plan.actions[i], got, sizeof(got));
+            if (strcmp(got, (char *)want) != 0) {
+                fail_msg("commands.tsv:%u: action %zu: got \"%s\" want \"%s\"", t.lineno, i, got,
+                         (char *)want);
+            }
+            if (plan.actions[i].kind != DCP_ACT_MONITOR &&
+                plan.actions[i].kind != DCP_ACT_ATT_ERROR) {
+                assert_int_equal(plan.actions[i].len, strlen(plan.actions[i].text));
+            }
+        }
+        if (i != plan.count) {
+            fail_msg("commands.tsv:%u: %zu extra actions", t.lineno, plan.count - i);
+        }
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 80);
+}
+
+/* "12.003" with 3 decimals -> 12003; exactly that many decimals. */
+static int64_t fixed(const char *s, unsigned decimals)
+{
+    bool neg = (*s == '-');
+    if (neg) {
+        s++;
+    }
+    int64_t v = 0;
+    unsigned frac = 0;
+    bool point = false;
+    for (; *s != '\0'; s++) {
+        if (*s == '.') {
+            point = true;
+            continue;
+        }
+        assert_true(*s >= '0' && *s <= '9');
+        v = v * 10 + (*s - '0');
+        frac += point ? 1u : 0u;
+    }
+    assert_int_equal(frac, decimals);
+    return neg ? -v : v;
+}
+
+static const char *need(const char *fields, const char *key, char *buf, size_t cap)
+{
+    if (!tsv_field(fields, key, buf, cap)) {
+        fail_msg("field %s missing in \"%s\"", key, fields);
+    }
+    return buf;
+}
+
+static int format_reply(const char *kind, const char *f, char *out, size_t cap)
+{
+    char a[BUF];
+    char b[BUF];
+    char c[BUF];
+    if (strcmp(kind, "reading") == 0) {
+        int32_t mv = (int32_t)fixed(need(f, "voltage", a, sizeof(a)), 3);
+        int32_t ca = (int32_t)fixed(need(f, "current_ma", b, sizeof(b)), 2);
+        int n = dcp_fmt_data(out, cap, (uint8_t)atoi(need(f, "node", c, sizeof(c))),
+                             (uint8_t)atoi(need(f, "duty", a, sizeof(a))), mv, ca);
+        int64_t power = fixed(need(f, "power_mw", b, sizeof(b)), 1);
+        assert_int_equal(dcp_power_dmw(mv, ca), (uint64_t)power);
+        return n;
+    }
+    if (strcmp(kind, "info") == 0) {
+        char fw[64];
+        char hw[64];
+        char role[8];
+        dcp_info_t info = {
+            .firmware = need(f, "firmware", fw, sizeof(fw)),
+            .hardware = need(f, "hardware", hw, sizeof(hw)),
+            .role = need(f, "role", role, sizeof(role))[0],
+            .capabilities = (uint16_t)strtoul(need(f, "capabilities", a, sizeof(a)), NULL, 0),
+            .uptime_s = (uint32_t)strtoul(need(f, "uptime", b, sizeof(b)), NULL, 0),
+            .free_heap = (uint32_t)strtoul(need(f, "free_heap", c, sizeof(c)), NULL, 0),
+            .mesh_id = (uint32_t)strtoul(need(f, "mesh_id", a, sizeof(a)), NULL, 0),
+            .gateway = atoi(need(f, "gateway", b, sizeof(b))) == 1,
+        };
+        return dcp_fmt_info(out, cap, (uint8_t)atoi(need(f, "node", c, sizeof(c))), &info);
+    }
+    if (strcmp(kind, "sent") == 0) {
+        assert_string_equal(need(f, "fallback", b, sizeof(b)), "0");
+        need(f, "command", a, sizeof(a));
+        char *colon = strchr(a, ':');
+        uint8_t duty = 0;
+        if (colon != NULL) {
+            *colon = '\0';
+            duty = (uint8_t)atoi(colon + 1);
+        }
+        for (unsigned i = 0; i < DCP_CMD_COUNT; i++) {
+            if (strcmp(dcp_cmd_name((dcp_cmd_t)i), a) == 0) {
+                return dcp_fmt_sent(out, cap, (dcp_cmd_t)i, duty);
+            }
+        }
+        fail_msg("unknown command %s", a);
+        return -1;
+    }
+    if (strcmp(kind, "ack") == 0) {
+        return dcp_fmt_ack(out, cap, (uint8_t)atoi(need(f, "node", a, sizeof(a))),
+                           (uint8_t)atoi(need(f, "duty", b, sizeof(b))));
+    }
+    if (strcmp(kind, "onoff") == 0) {
+        return dcp_fmt_onoff(out, cap, (uint8_t)atoi(need(f, "node", a, sizeof(a))),
+                             atoi(need(f, "on", b, sizeof(b))) == 1);
+    }
+    if (strcmp(kind, "error") == 0) {
+        need(f, "kind", a, sizeof(a));
+        if (tsv_field(f, "detail", b, sizeof(b))) {
+            return dcp_fmt_error(out, cap, a, (const uint8_t *)b, strlen(b));
+        }
+        return dcp_fmt_error(out, cap, a, NULL, 0);
+    }
+    if (strcmp(kind, "mesh_timeout") == 0) {
+        uint16_t addr = (uint16_t)strtoul(need(f, "address", a, sizeof(a)), NULL, 16);
+        uint8_t node = 0xFF;
+        bool is_node = dcp_node_from_addr(addr, &node);
+        assert_int_equal(is_node, tsv_field(f, "node", b, sizeof(b)));
+        if (is_node) {
+            assert_int_equal(node, atoi(b));
+        }
+        return dcp_fmt_timeout(out, cap, addr);
+    }
+    if (strcmp(kind, "status") == 0) {
+        need(f, "text", a, sizeof(a));
+        bool known = strcmp(a, DCP_MSG_NODE_READY) == 0 ||
+                     strcmp(a, DCP_MSG_GATEWAY_CONNECTED) == 0 ||
+                     strcmp(a, DCP_MSG_MESH_READY) == 0;
+        assert_true(known);
+        return snprintf(out, cap, "%s", a);
+    }
+    if (strcmp(kind, "unknown_payload") == 0) {
+        need(f, "detail", a, sizeof(a));
+        return dcp_fmt_err_unknown(out, cap, (const uint8_t *)a, strlen(a));
+    }
+    fail_msg("unknown kind %s", kind);
+    return -1;
+}
+
+static void test_replies(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned formatted = 0;
+    unsigned parser_only = 0;
+    tsv_open(&t, "replies.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 3);
+        if (strcmp(t.section, "firmware") != 0) {
+            assert_string_equal(t.section, "parser-only");
+            parser_only++;
+            continue;
+        }
+        uint8_t want[BUF];
+        size_t wlen = tsv_unescape(t.cols[0], want, sizeof(want) - 1);
+        want[wlen] = '\0';
+        char got[DCP_MESSAGE_MAX];
+        int n = format_reply(t.cols[1], t.cols[2], got, sizeof(got));
+        if (n < 0 || strcmp(got, (char *)want) != 0) {
+            fail_msg("replies.tsv:%u: got \"%s\" (%d) want \"%s\"", t.lineno, n < 0 ? "" : got,
+                     n, (char *)want);
+        }
+        assert_int_equal((size_t)n, wlen);
+        formatted++;
+    }
+    tsv_close(&t);
+    assert_true(formatted >= 30);
+    assert_true(parser_only >= 10);
+}
+
+static void test_advertisement(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned encoded = 0;
+    tsv_open(&t, "advertisement.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 3);
+        uint8_t data[64];
+        size_t len = tsv_unhex(t.cols[0], strlen(t.cols[0]), data, sizeof(data));
+        if (strcmp(t.cols[1], "ok") != 0 || len != DCP_ADV_SERVICE_DATA_LEN) {
+            continue;
+        }
+        char v[64];
+        assert_string_equal(need(t.cols[2], "version", v, sizeof(v)), "1");
+        uint32_t mesh = (uint32_t)strtoul(need(t.cols[2], "mesh_id", v, sizeof(v)), NULL, 0);
+        uint8_t node = DCP_NODE_NONE;
+        if (tsv_field(t.cols[2], "node", v, sizeof(v))) {
+            node = (uint8_t)atoi(v);
+        }
+        uint8_t role = strcmp(need(t.cols[2], "role", v, sizeof(v)), "R") == 0
+                           ? DCP_ADV_ROLE_RELAY
+                           : DCP_ADV_ROLE_UNIVERSAL;
+        uint8_t flags = (uint8_t)strtoul(need(t.cols[2], "flags", v, sizeof(v)), NULL, 0);
+        uint8_t out[DCP_ADV_SERVICE_DATA_LEN];
+        assert_int_equal(dcp_adv_service_data(out, sizeof(out), mesh, node, role, flags),
+                         DCP_ADV_SERVICE_DATA_LEN);
+        if (memcmp(out, data, len) != 0) {
+            fail_msg("advertisement.tsv:%u: encoding differs", t.lineno);
+        }
+        encoded++;
+    }
+    tsv_close(&t);
+    assert_true(encoded >= 5);
+}
+
+/* The Python-only file is still well-formed: two columns and a known reason on every line. */
+static void test_hostile_file_shape(void **state)
+{
+    (void)state;
+    static const char *reasons[] = {"bad_utf8",   "too_long",     "unknown_message",
+                                    "bad_number", "out_of_range", "bad_node_id"};
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "hostile_messages.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 2);
+        uint8_t buf[4096];
+        (void)tsv_unescape(t.cols[0], buf, sizeof(buf));
+        bool known = false;
+        for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+            known = known || strcmp(t.cols[1], reasons[i]) == 0;
+        }
+        if (!known) {
+            fail_msg("hostile_messages.tsv:%u: unknown reason %s", t.lineno, t.cols[1]);
+        }
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 50);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chunks),       cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_replies),      cmocka_unit_test(test_advertisement),
+        cmocka_unit_test(test_hostile_file_shape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

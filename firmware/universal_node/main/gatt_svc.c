@@ -1,0 +1,182 @@
+#include "gatt_svc.h"
+
+#include <string.h>
+
+#include "dcp_adv.h"
+#include "dcp_chunk.h"
+#include "dcp_reply.h"
+#include "esp_log.h"
+#include "freertos/FreeRTOS.h"
+#include "host/ble_hs.h"
+#include "services/gap/ble_svc_gap.h"
+#include "services/gatt/ble_svc_gatt.h"
+
+static const char *TAG = "GATT";
+
+static int gatt_svc_access(uint16_t conn_handle, uint16_t attr_handle,
+                           struct ble_gatt_access_ctxt *ctxt, void *arg);
+
+static const ble_uuid16_t s_svc_uuid = BLE_UUID16_INIT(0xDC01);
+static const ble_uuid16_t s_data_uuid = BLE_UUID16_INIT(0xDC02);
+static const ble_uuid16_t s_cmd_uuid = BLE_UUID16_INIT(0xDC03);
+static uint16_t s_data_handle;
+static uint16_t s_cmd_handle;
+
+static const struct ble_gatt_svc_def s_services[] = {
+    {
+        .type = BLE_GATT_SVC_TYPE_PRIMARY,
+        .uuid = &s_svc_uuid.u,
+        .characteristics =
+            (struct ble_gatt_chr_def[]){
+                {
+                    .uuid = &s_data_uuid.u,
+                    .access_cb = gatt_svc_access,
+                    .flags = BLE_GATT_CHR_F_READ | BLE_GATT_CHR_F_NOTIFY,
+                    .val_handle = &s_data_handle,
+                },
+                {
+                    .uuid = &s_cmd_uuid.u,
+                    .access_cb = gatt_svc_access,
+                    .flags = BLE_GATT_CHR_F_WRITE | BLE_GATT_CHR_F_WRITE_NO_RSP,
+                    .val_handle = &s_cmd_handle,
+                },
+                {0},
+            },
+    },
+    {0},
+};
+
+static gatt_svc_callbacks_t s_cbs;
+static struct ble_gap_event_listener s_listener;
+static portMUX_TYPE s_lock = portMUX_INITIALIZER_UNLOCKED;
+/* guarded by s_lock */
+static uint16_t s_conn = BLE_HS_CONN_HANDLE_NONE;
+static char s_value[DCP_MESSAGE_MAX] = DCP_MSG_NODE_READY;
+static size_t s_value_len = sizeof(DCP_MSG_NODE_READY) - 1u;
+
+static int gatt_svc_access(uint16_t conn_handle, uint16_t attr_handle,
+                           struct ble_gatt_access_ctxt *ctxt, void *arg)
+{
+    (void)conn_handle;
+    (void)arg;
+    if (attr_handle == s_data_handle && ctxt->op == BLE_GATT_ACCESS_OP_READ_CHR) {
+        char value[DCP_MESSAGE_MAX];
+        size_t len;
+        taskENTER_CRITICAL(&s_lock);
+        len = s_value_len;
+        memcpy(value, s_value, len);
+        taskEXIT_CRITICAL(&s_lock);
+        return os_mbuf_append(ctxt->om, value, (uint16_t)len) == 0 ? 0
+                                                                    : BLE_ATT_ERR_INSUFFICIENT_RES;
+    }
+    if (attr_handle == s_cmd_handle && ctxt->op == BLE_GATT_ACCESS_OP_WRITE_CHR) {
+        uint8_t cmd[DCP_MAX_COMMAND_LEN];
+        uint16_t len = 0;
+        if (OS_MBUF_PKTLEN(ctxt->om) > DCP_MAX_COMMAND_LEN) {
+            return BLE_ATT_ERR_INVALID_ATTR_VALUE_LEN; /* commands.tsv: att_error:0x0d */
+        }
+        if (ble_hs_mbuf_to_flat(ctxt->om, cmd, sizeof(cmd), &len) != 0) {
+            return BLE_ATT_ERR_UNLIKELY;
+        }
+        return s_cbs.on_command(cmd, len) == ESP_OK ? 0 : BLE_ATT_ERR_INSUFFICIENT_RES;
+    }
+    return BLE_ATT_ERR_UNLIKELY;
+}
+
+static void gatt_svc_forget(uint16_t conn_handle)
+{
+    bool was = false;
+    taskENTER_CRITICAL(&s_lock);
+    if (s_conn == conn_handle && conn_handle != BLE_HS_CONN_HANDLE_NONE) {
+        s_conn = BLE_HS_CONN_HANDLE_NONE;
+        was = true;
+    }
+    taskEXIT_CRITICAL(&s_lock);
+    if (was) {
+        s_cbs.on_client(false);
+    }
+}
+
+static int gatt_svc_gap_event(struct ble_gap_event *event, void *arg)
+{
+    (void)arg;
+    switch (event->type) {
+    case BLE_GAP_EVENT_SUBSCRIBE:
+        if (event->subscribe.attr_handle != s_data_handle) {
+            break;
+        }
+        if (event->subscribe.cur_notify) {
+            taskENTER_CRITICAL(&s_lock);
+            s_conn = event->subscribe.conn_handle;
+            taskEXIT_CRITICAL(&s_lock);
+            s_cbs.on_client(true);
+        } else {
+            gatt_svc_forget(event->subscribe.conn_handle);
+        }
+        break;
+    case BLE_GAP_EVENT_DISCONNECT:
+        gatt_svc_forget(event->disconnect.conn.conn_handle);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+esp_err_t gatt_svc_init(const gatt_svc_callbacks_t *callbacks)
+{
+    if (callbacks == NULL || callbacks->on_command == NULL || callbacks->on_client == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    s_cbs = *callbacks;
+    ble_svc_gap_init();
+    ble_svc_gatt_init();
+    if (ble_svc_gap_device_name_set(DCP_ADV_LOCAL_NAME) != 0 || ble_gatts_count_cfg(s_services) != 0 ||
+        ble_gatts_add_svcs(s_services) != 0) {
+        ESP_LOGE(TAG, "cannot register service 0xDC01");
+        return ESP_FAIL;
+    }
+    return ESP_OK;
+}
+
+esp_err_t gatt_svc_start(void)
+{
+    int rc = ble_gap_event_listener_register(&s_listener, gatt_svc_gap_event, NULL);
+    if (rc != 0) {
+        ESP_LOGE(TAG, "GAP listener: rc %d", rc);
+        return ESP_FAIL;
+    }
+    return ESP_OK;
+}
+
+esp_err_t gatt_svc_notify(const char *msg, size_t len)
+{
+    if (len > DCP_MESSAGE_MAX) {
+        return ESP_ERR_INVALID_SIZE;
+    }
+    uint16_t conn;
+    taskENTER_CRITICAL(&s_lock);
+    memcpy(s_value, msg, len);
+    s_value_len = len;
+    conn = s_conn;
+    taskEXIT_CRITICAL(&s_lock);
+    if (conn == BLE_HS_CONN_HANDLE_NONE) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    size_t count = dcp_chunk_count(len);
+    for (size_t i = 0; i < count; i++) {
+        uint8_t chunk[DCP_NOTIFY_CHUNK_SIZE];
+        size_t n = dcp_chunk_get((const uint8_t *)msg, len, i, chunk);
+        struct os_mbuf *om = ble_hs_mbuf_from_flat(chunk, (uint16_t)n);
+        if (om == NULL) {
+            return ESP_ERR_NO_MEM;
+        }
+        int rc = ble_gatts_notify_custom(conn, s_data_handle, om); /* consumes om */
+        if (rc != 0) {
+            ESP_LOGW(TAG, "notify failed (rc %d): forgetting the client", rc);
+            gatt_svc_forget(conn);
+            return ESP_FAIL;
+        }
+    }
+    return ESP_OK;
+}

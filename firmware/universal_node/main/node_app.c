@@ -1,0 +1,342 @@
+#include "node_app.h"
+
+#include <string.h>
+
+#include "adv.h"
+#include "dcp_adv.h"
+#include "dcp_command.h"
+#include "dcp_payload.h"
+#include "dcp_ramp.h"
+#include "dcp_reply.h"
+#include "dcp_tracker.h"
+#include "esp_app_desc.h"
+#include "esp_check.h"
+#include "esp_log.h"
+#include "esp_system.h"
+#include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/queue.h"
+#include "freertos/task.h"
+#include "gatt_svc.h"
+#include "mesh_vnd.h"
+#include "pwm_load.h"
+#include "sdkconfig.h"
+#include "sensor_ina260.h"
+
+static const char *TAG = "APP";
+
+#define NODE_APP_QUEUE_LEN 8
+#define NODE_APP_TICK_MS 50
+#define NODE_APP_STACK 6144
+#define NODE_APP_PRIO 5
+
+typedef enum {
+    NODE_APP_EV_COMMAND,
+    NODE_APP_EV_CLIENT,
+    NODE_APP_EV_MESH_SEND,
+    NODE_APP_EV_MESH_STATUS,
+    NODE_APP_EV_MESH_READY,
+} node_app_ev_kind_t;
+
+typedef struct {
+    node_app_ev_kind_t kind;
+    bool flag;
+    uint16_t addr;
+    esp_ble_mesh_msg_ctx_t ctx;
+    uint8_t len;
+    uint8_t data[DCP_MESSAGE_MAX];
+} node_app_event_t;
+
+static QueueHandle_t s_queue;
+/* state below is owned by the task */
+static dcp_tracker_t s_tracker;
+static dcp_ramp_t s_ramp;
+static uint8_t s_duty;
+static uint8_t s_monitor = DCP_MONITOR_OFF;
+static uint32_t s_monitor_due_ms;
+static bool s_client;
+static bool s_ready;
+
+static uint32_t node_app_now_ms(void)
+{
+    return (uint32_t)(esp_timer_get_time() / 1000);
+}
+
+static bool node_app_post(const node_app_event_t *ev)
+{
+    if (xQueueSend(s_queue, ev, 0) != pdTRUE) {
+        ESP_LOGW(TAG, "queue full: event %d dropped", ev->kind);
+        return false;
+    }
+    return true;
+}
+
+static bool node_app_post_data(node_app_event_t *ev, const uint8_t *data, size_t len)
+{
+    if (len > sizeof(ev->data)) {
+        ESP_LOGW(TAG, "%u-byte message dropped", (unsigned)len);
+        return false;
+    }
+    memcpy(ev->data, data, len);
+    ev->len = (uint8_t)len;
+    return node_app_post(ev);
+}
+
+esp_err_t node_app_post_command(const uint8_t *data, size_t len)
+{
+    node_app_event_t ev = {.kind = NODE_APP_EV_COMMAND};
+    return node_app_post_data(&ev, data, len) ? ESP_OK : ESP_ERR_NO_MEM;
+}
+
+void node_app_post_client(bool subscribed)
+{
+    node_app_event_t ev = {.kind = NODE_APP_EV_CLIENT, .flag = subscribed};
+    node_app_post(&ev);
+}
+
+void node_app_post_mesh_send(const esp_ble_mesh_msg_ctx_t *ctx, const uint8_t *payload, size_t len)
+{
+    node_app_event_t ev = {.kind = NODE_APP_EV_MESH_SEND, .ctx = *ctx};
+    node_app_post_data(&ev, payload, len);
+}
+
+void node_app_post_mesh_status(uint16_t src, const uint8_t *text, size_t len)
+{
+    node_app_event_t ev = {.kind = NODE_APP_EV_MESH_STATUS, .addr = src};
+    node_app_post_data(&ev, text, len);
+}
+
+void node_app_post_mesh_ready(bool ready)
+{
+    node_app_event_t ev = {.kind = NODE_APP_EV_MESH_READY, .flag = ready};
+    node_app_post(&ev);
+}
+
+static void node_app_notify(const char *msg, int len)
+{
+    if (len > 0) {
+        esp_err_t err = gatt_svc_notify(msg, (size_t)len);
+        if (err != ESP_OK && err != ESP_ERR_INVALID_STATE) {
+            ESP_LOGW(TAG, "notify: %s", esp_err_to_name(err));
+        }
+    }
+}
+
+static void node_app_notify_error(const char *kind)
+{
+    char msg[DCP_MESSAGE_MAX];
+    node_app_notify(msg, dcp_fmt_error(msg, sizeof(msg), kind, NULL, 0));
+}
+
+static void node_app_update_adv(void)
+{
+    uint8_t flags = (s_client ? DCP_ADV_FLAG_CONNECTED : 0u) | (s_ready ? DCP_ADV_FLAG_MESH_READY : 0u);
+    esp_err_t err = adv_update(mesh_vnd_mesh_id(), mesh_vnd_node_id(), flags);
+    if (err != ESP_OK) {
+        ESP_LOGW(TAG, "advertising: %s", esp_err_to_name(err));
+    }
+}
+
+static void node_app_apply_duty(uint8_t duty)
+{
+    esp_err_t err = pwm_load_set(duty);
+    if (err == ESP_OK) {
+        s_duty = duty;
+    } else {
+        ESP_LOGE(TAG, "duty %u: %s", duty, esp_err_to_name(err));
+    }
+}
+
+/* A mesh payload for this node, from the mesh (ctx) or from the GATT client (ctx NULL). */
+static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_mesh_msg_ctx_t *ctx)
+{
+    char msg[DCP_MESSAGE_MAX];
+    int n = -1;
+    uint8_t node = mesh_vnd_node_id();
+    uint8_t duty = 0;
+    int32_t mv = 0;
+    int32_t cma = 0;
+    switch (dcp_payload_parse(p, len, &duty)) {
+    case DCP_PAYLOAD_READ:
+        if (ina260_read(&mv, &cma) != ESP_OK) {
+            ESP_LOGE(TAG, "sensor read failed: no DATA sent");
+            return;
+        }
+        n = dcp_fmt_data(msg, sizeof(msg), node, s_duty, mv, cma);
+        break;
+    case DCP_PAYLOAD_DUTY:
+        dcp_ramp_stop(&s_ramp);
+        node_app_apply_duty(duty);
+        n = dcp_fmt_ack(msg, sizeof(msg), node, s_duty);
+        break;
+    case DCP_PAYLOAD_RAMP:
+        node_app_apply_duty(dcp_ramp_start(&s_ramp, node_app_now_ms()));
+        n = dcp_fmt_onoff(msg, sizeof(msg), node, true);
+        break;
+    case DCP_PAYLOAD_STOP:
+        dcp_ramp_stop(&s_ramp);
+        node_app_apply_duty(0);
+        n = dcp_fmt_onoff(msg, sizeof(msg), node, false);
+        break;
+    case DCP_PAYLOAD_INFO: {
+        const dcp_info_t info = {
+            .firmware = esp_app_get_description()->version,
+            .hardware = CONFIG_DCM_HARDWARE,
+            .role = DCP_ROLE_CHAR_UNIVERSAL,
+            .capabilities = DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID,
+            .uptime_s = (uint32_t)(esp_timer_get_time() / 1000000),
+            .free_heap = esp_get_free_heap_size(),
+            .mesh_id = mesh_vnd_mesh_id(),
+            .gateway = (ctx == NULL),
+        };
+        n = dcp_fmt_info(msg, sizeof(msg), node, &info);
+        break;
+    }
+    case DCP_PAYLOAD_UNKNOWN:
+        n = dcp_fmt_err_unknown(msg, sizeof(msg), p, len);
+        break;
+    }
+    if (n < 0) {
+        ESP_LOGE(TAG, "reply does not format (node %u)", node);
+        return;
+    }
+    if (ctx == NULL) {
+        node_app_notify(msg, n);
+    } else if (mesh_vnd_reply(ctx, msg, (size_t)n) != ESP_OK) {
+        ESP_LOGW(TAG, "STATUS to 0x%04x failed", ctx->addr);
+    }
+}
+
+static void node_app_pump_unicast(uint32_t now)
+{
+    dcp_send_t send;
+    while (dcp_tracker_next(&s_tracker, now, &send)) {
+        if (mesh_vnd_send(send.dst, send.payload, send.len) == ESP_OK) {
+            return;
+        }
+        dcp_tracker_abort(&s_tracker);
+        node_app_notify_error("MESH_SEND_FAIL");
+    }
+}
+
+/* Carries out a plan; false when a mesh step failed (the rest of the plan is dropped). */
+static bool node_app_run_plan(const dcp_plan_t *plan, uint32_t now)
+{
+    for (size_t i = 0; i < plan->count; i++) {
+        const dcp_action_t *a = &plan->actions[i];
+        switch (a->kind) {
+        case DCP_ACT_LOCAL:
+            node_app_handle_payload((const uint8_t *)a->text, a->len, NULL);
+            break;
+        case DCP_ACT_MESH:
+            if (a->dst == DCP_GROUP_ADDR) {
+                if (mesh_vnd_send(a->dst, a->text, a->len) != ESP_OK) {
+                    node_app_notify_error("MESH_SEND_FAIL");
+                    return false;
+                }
+            } else if (!dcp_tracker_enqueue(&s_tracker, a->dst, a->text, a->len)) {
+                node_app_notify_error("MESH_BUSY");
+                return false;
+            } else {
+                node_app_pump_unicast(now);
+            }
+            break;
+        case DCP_ACT_REPLY:
+            node_app_notify(a->text, a->len);
+            break;
+        case DCP_ACT_MONITOR:
+            s_monitor = a->arg;
+            s_monitor_due_ms = now;
+            break;
+        case DCP_ACT_ATT_ERROR: /* refused by gatt_svc before it gets here */
+            break;
+        }
+    }
+    return true;
+}
+
+static void node_app_handle(const node_app_event_t *ev, uint32_t now)
+{
+    switch (ev->kind) {
+    case NODE_APP_EV_COMMAND: {
+        dcp_plan_t plan;
+        dcp_plan_command(ev->data, ev->len, s_ready ? mesh_vnd_node_id() : DCP_NODE_NONE, &plan);
+        node_app_run_plan(&plan, now);
+        break;
+    }
+    case NODE_APP_EV_CLIENT:
+        s_client = ev->flag;
+        if (s_client) {
+            node_app_notify(DCP_MSG_GATEWAY_CONNECTED, (int)strlen(DCP_MSG_GATEWAY_CONNECTED));
+        } else {
+            s_monitor = DCP_MONITOR_OFF;
+        }
+        node_app_update_adv();
+        break;
+    case NODE_APP_EV_MESH_SEND:
+        node_app_handle_payload(ev->data, ev->len, &ev->ctx);
+        break;
+    case NODE_APP_EV_MESH_STATUS:
+        if (dcp_tracker_on_status(&s_tracker, ev->addr)) {
+            node_app_pump_unicast(now);
+        }
+        node_app_notify((const char *)ev->data, ev->len);
+        break;
+    case NODE_APP_EV_MESH_READY:
+        s_ready = ev->flag;
+        if (s_ready) {
+            node_app_notify(DCP_MSG_MESH_READY, (int)strlen(DCP_MSG_MESH_READY));
+        }
+        node_app_update_adv();
+        break;
+    }
+}
+
+static void node_app_tick(uint32_t now)
+{
+    uint8_t duty = 0;
+    if (dcp_ramp_poll(&s_ramp, now, &duty)) {
+        node_app_apply_duty(duty);
+    }
+    uint16_t addr = 0;
+    if (dcp_tracker_expired(&s_tracker, now, &addr)) {
+        char msg[DCP_MESSAGE_MAX];
+        node_app_notify(msg, dcp_fmt_timeout(msg, sizeof(msg), addr));
+        node_app_pump_unicast(now);
+    }
+    if (s_monitor != DCP_MONITOR_OFF && (int32_t)(now - s_monitor_due_ms) >= 0) {
+        dcp_plan_t plan;
+        s_monitor_due_ms = now + CONFIG_DCM_MONITOR_PERIOD_MS;
+        dcp_plan_monitor_tick(s_monitor, s_ready ? mesh_vnd_node_id() : DCP_NODE_NONE,
+                              dcp_tracker_busy(&s_tracker), &plan);
+        node_app_run_plan(&plan, now);
+    }
+}
+
+static void node_app_task(void *arg)
+{
+    (void)arg;
+    node_app_event_t ev;
+    node_app_update_adv();
+    for (;;) {
+        if (xQueueReceive(s_queue, &ev, pdMS_TO_TICKS(NODE_APP_TICK_MS)) == pdTRUE) {
+            node_app_handle(&ev, node_app_now_ms());
+        }
+        node_app_tick(node_app_now_ms());
+    }
+}
+
+esp_err_t node_app_init(void)
+{
+    s_queue = xQueueCreate(NODE_APP_QUEUE_LEN, sizeof(node_app_event_t));
+    ESP_RETURN_ON_FALSE(s_queue != NULL, ESP_ERR_NO_MEM, TAG, "queue");
+    dcp_tracker_init(&s_tracker, CONFIG_DCM_MESH_TIMEOUT_MS);
+    return ESP_OK;
+}
+
+esp_err_t node_app_start(void)
+{
+    s_ready = mesh_vnd_ready();
+    BaseType_t ok = xTaskCreate(node_app_task, "dcm_app", NODE_APP_STACK, NULL, NODE_APP_PRIO, NULL);
+    return ok == pdPASS ? ESP_OK : ESP_ERR_NO_MEM;
+}
