@@ -9,6 +9,7 @@ link-loss detection (the supervision timeout) plus one connection set-up.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 import statistics
 import time
