@@ -1,0 +1,206 @@
+"""The coordinator's behaviour on the simulated mesh: push data, new and stale nodes, energy,
+availability logging, repairs, bad notifications and translated errors."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+import logging
+from unittest.mock import patch
+
+from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    mock_restore_cache_with_extra_data,
+)
+
+from custom_components.dc_mesh import async_remove_config_entry_device
+from custom_components.dc_mesh.const import DOMAIN
+from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID
+from simulator.mesh import ChunkFaults, Mesh
+
+from . import wait_for
+from .conftest import mesh_key
+
+
+async def test_unsolicited_readings_update_entities(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """Readings nobody polled for (MONITOR started by another client) reach the entities."""
+    coordinator = loaded_entry.runtime_data
+    link = coordinator.link
+    assert link is not None
+    before = coordinator.data.nodes[2].last_seen
+    mesh.node(2).load.supply_voltage = 13.5
+    # Another client's command, written straight to the characteristic.
+    await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
+    power_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{mesh_key(mesh)}_2_voltage"
+    )
+    await wait_for(lambda: float(hass.states.get(power_id).state) > 13.0)
+    assert coordinator.data.nodes[2].last_seen != before
+
+
+async def test_new_node_appears_without_reload(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    # Node ids 0-3 are universal, 4 is the relay; a newly provisioned node gets 5.
+    new = mesh.add_node()
+    await coordinator.async_refresh()
+    identifier = (DOMAIN, f"{mesh_key(mesh)}_{new.node_id}")
+    devices = dr.async_get(hass)
+    await wait_for(
+        lambda: (
+            devices.async_get_device_by_identifier(identifier, loaded_entry.entry_id)
+            is not None
+        )
+    )
+    assert er.async_get(hass).async_get_entity_id(
+        "number", DOMAIN, f"{mesh_key(mesh)}_{new.node_id}_duty_setting"
+    )
+
+
+async def test_gone_node_can_be_removed_live_node_cannot(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    coordinator.stale_timeout = 1.5
+    devices = dr.async_get(hass)
+    key = mesh_key(mesh)
+    gone = devices.async_get_device_by_identifier(
+        (DOMAIN, f"{key}_3"), loaded_entry.entry_id
+    )
+    live = devices.async_get_device_by_identifier(
+        (DOMAIN, f"{key}_1"), loaded_entry.entry_id
+    )
+    assert gone is not None
+    assert live is not None
+    mesh.power_off(3)  # gone for good
+    await asyncio.sleep(1.6)
+    await coordinator.async_refresh()
+    assert not coordinator.data.nodes[3].available
+    assert not await async_remove_config_entry_device(hass, loaded_entry, live)
+    assert await async_remove_config_entry_device(hass, loaded_entry, gone)
+    assert 3 not in coordinator.data.nodes
+
+
+async def test_unavailable_and_back_logged_once(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    coordinator.stale_timeout = 0.3
+    caplog.set_level(logging.INFO, logger="custom_components.dc_mesh")
+    mesh.set_unreachable(1, True)
+    for _ in range(4):
+        await coordinator.async_refresh()
+    await wait_for(lambda: not coordinator.data.nodes[1].available, timeout=5)
+    for _ in range(3):
+        await coordinator.async_refresh()
+    mesh.set_unreachable(1, False)
+    for _ in range(3):
+        await coordinator.async_refresh()
+    assert coordinator.data.nodes[1].available
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("Node 1 of mesh" in m and "unavailable" in m for m in messages) == 1
+    assert sum("Node 1 of mesh" in m and "is back" in m for m in messages) == 1
+
+
+async def test_energy_accumulates_and_survives_restart(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    key = mesh_key(mesh)
+    entity_id = "sensor.node_0_energy"
+    er.async_get(hass).async_get_or_create(
+        "sensor", DOMAIN, f"{key}_0_energy", suggested_object_id="node_0_energy"
+    )
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(entity_id, "1.5"),
+                {"native_value": 1.5, "native_unit_of_measurement": "kWh"},
+            )
+        ],
+    )
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = config_entry.runtime_data
+    await coordinator.async_set_duty(0, 100)
+    for _ in range(5):
+        await coordinator.async_refresh()
+    energy = float(hass.states.get(entity_id).state)
+    assert energy > 1.5  # continued from the restored total
+    assert energy < 1.6
+    assert hass.states.get(entity_id).attributes["state_class"] == "total_increasing"
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_unreachable_mesh_raises_and_clears_repair(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    issues = ir.async_get(hass)
+    issue_id = f"mesh_unreachable_{loaded_entry.entry_id}"
+    with (
+        patch(
+            "custom_components.dc_mesh.coordinator.UNREACHABLE_ISSUE_AFTER",
+            timedelta(0),
+        ),
+        patch("custom_components.dc_mesh.coordinator.BACKOFF_MAX", 0.05),
+        patch("custom_components.dc_mesh.coordinator.BACKOFF_INITIAL", 0.02),
+    ):
+        for node_id in range(5):
+            mesh.power_off(node_id)
+        await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+        issue = issues.async_get_issue(DOMAIN, issue_id)
+        assert issue.translation_key == "mesh_unreachable"
+        for node_id in range(5):
+            mesh.power_on(node_id)
+        await wait_for(lambda: coordinator.data.connected, timeout=20)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_bad_notifications_are_survived(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    link = coordinator.link
+    assert link is not None
+    gateway = mesh.by_mac(link.address)
+    mesh.set_chunk_faults(
+        gateway.node_id, ChunkFaults(drop=0.1, duplicate=0.1, corrupt=0.1)
+    )
+    for _ in range(10):
+        await coordinator.async_refresh()
+    mesh.set_chunk_faults(gateway.node_id, ChunkFaults())
+    await coordinator.async_refresh()
+    assert link.stats.malformed > 0
+    assert coordinator.last_update_success
+    assert all(coordinator.data.nodes[n].available for n in range(4))
+
+
+async def test_commands_while_disconnected_raise_translated_error(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    for node_id in range(5):
+        mesh.power_off(node_id)
+    await wait_for(lambda: not coordinator.data.connected)
+    with pytest.raises(HomeAssistantError) as err:
+        await coordinator.async_set_duty(1, 30)
+    assert err.value.translation_key == "not_connected"
+    with pytest.raises(HomeAssistantError) as err:
+        await coordinator.async_set_duty(1, 300)
+    assert err.value.translation_key == "invalid_duty"
