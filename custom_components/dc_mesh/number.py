@@ -7,6 +7,7 @@ from homeassistant.components.number import (
     NumberEntity,
     NumberEntityDescription,
     NumberMode,
+    RestoreNumber,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant, callback
@@ -83,10 +84,20 @@ class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):
         await self.coordinator.async_set_duty(self.node_id, round(value))
 
 
-class DcMeshBudgetNumber(DcMeshHubEntity, NumberEntity):
-    """The power threshold of the budget balancer (the budget is this minus 500 mW)."""
+class DcMeshBudgetNumber(DcMeshHubEntity, RestoreNumber):
+    """The power threshold of the budget balancer (the budget is this minus 500 mW).
+
+    Restored after a restart.
+    """
 
     entity_description = BUDGET
+
+    async def async_added_to_hass(self) -> None:
+        """Take the threshold the user set before the restart."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_number_data()
+        if last is not None and last.native_value is not None:
+            self.coordinator.balancer.threshold_mw = last.native_value * 1000
 
     @property
     def native_value(self) -> float:

@@ -6,6 +6,7 @@ from homeassistant.components.select import SelectEntity, SelectEntityDescriptio
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import DcMeshConfigEntry
 from .entity import DcMeshHubEntity
@@ -30,10 +31,20 @@ async def async_setup_entry(
     async_add_entities([DcMeshPrioritySelect(entry.runtime_data, PRIORITY.key)])
 
 
-class DcMeshPrioritySelect(DcMeshHubEntity, SelectEntity):
-    """The node that gets twice the share of the budget ("none": equal shares)."""
+class DcMeshPrioritySelect(DcMeshHubEntity, SelectEntity, RestoreEntity):
+    """The node that gets twice the share of the budget ("none": equal shares).
+
+    Restored after a restart.
+    """
 
     entity_description = PRIORITY
+
+    async def async_added_to_hass(self) -> None:
+        """Take the priority node chosen before the restart."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is not None and last.state.isdigit():
+            self.coordinator.balancer.priority_node = int(last.state)
 
     @property
     def options(self) -> list[str]:

@@ -163,3 +163,60 @@ def test_priority_requires_known_node() -> None:
     balancer.priority_node = 42
     balancer.enable({0: 50})
     assert balancer.plan([NodeLoad(0, 50, 5000.0)], 0.0) == {0: 40}
+
+
+async def test_balancer_settings_survive_restart(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    from homeassistant.core import State
+    from homeassistant.helpers import entity_registry as er
+    from pytest_homeassistant_custom_component.common import (
+        mock_restore_cache_with_extra_data,
+    )
+
+    from custom_components.dc_mesh.const import DOMAIN
+
+    from .conftest import mesh_key
+
+    key = mesh_key(mesh)
+    registry = er.async_get(hass)
+    ids = {}
+    for platform, suffix in (
+        ("number", "power_budget"),
+        ("select", "priority_node"),
+        ("switch", "balancing"),
+    ):
+        ids[platform] = registry.async_get_or_create(
+            platform, DOMAIN, f"{key}_{suffix}", suggested_object_id=f"mesh_{suffix}"
+        ).entity_id
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(ids["number"], "7.5"),
+                {
+                    "native_value": 7.5,
+                    "native_min_value": 0,
+                    "native_max_value": 1000,
+                    "native_step": 0.1,
+                    "native_unit_of_measurement": "W",
+                },
+            ),
+            (State(ids["select"], "2"), {}),
+            (State(ids["switch"], "on"), {"ceilings": {"0": 80, "1": 60}}),
+        ],
+    )
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    balancer = config_entry.runtime_data.balancer
+    assert balancer.threshold_mw == 7500
+    assert balancer.priority_node == 2
+    assert balancer.enabled
+    assert dict(balancer.ceilings) == {0: 80, 1: 60}
+    assert hass.states.get(ids["switch"]).state == "on"
+    # Turning it off restores the user's own duties from before the restart.
+    await config_entry.runtime_data.async_set_balancing(False)
+    assert mesh.node(0).duty == 80
+    assert mesh.node(1).duty == 60
+    await hass.config_entries.async_unload(config_entry.entry_id)
