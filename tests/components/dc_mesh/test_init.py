@@ -47,3 +47,20 @@ async def test_action_descriptions_load(
     descriptions = await async_get_all_descriptions(hass)
     service = descriptions[DOMAIN]["set_mesh_duty"]
     assert set(service["fields"]) == {"config_entry_id", "duty"}
+
+
+async def test_stale_gatt_cache_and_slow_connection_through_ha(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    """HA's Bluetooth stack path: a stale service cache is cleared, a slow node still joins."""
+    mesh.set_stale_gatt_cache(0)
+    mesh.slow_connections(0, 0.2)
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = config_entry.runtime_data
+    assert coordinator.link is not None
+    assert coordinator.link.address == mesh.node(0).mac
+    assert coordinator.link.stats.cache_clears == 1
+    assert coordinator.sensor_node_ids() == {0, 1, 2, 3}
+    await hass.config_entries.async_unload(config_entry.entry_id)
