@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.components import bluetooth
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
@@ -10,7 +11,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_ADDRESS, DOMAIN
+from .const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
 from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
 from .entity import node_identifier
 from .services import async_setup_services
@@ -72,6 +73,9 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: DcMeshConfigEntry, device: DeviceEntry
 ) -> bool:
     """Let the user remove a node that is gone (not while it still answers)."""
+    if entry.state is not ConfigEntryState.LOADED:
+        # Nothing answers while the mesh is not loaded: any node may go, not the hub.
+        return (DOMAIN, entry.data[CONF_MESH_ID]) not in device.identifiers
     coordinator = entry.runtime_data
     for node_id, node in coordinator.data.nodes.items():
         if node_identifier(coordinator, node_id) in device.identifiers:

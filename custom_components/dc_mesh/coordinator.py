@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 import time
 
 from bleak.backends.device import BLEDevice
@@ -55,6 +56,8 @@ type DcMeshConfigEntry = ConfigEntry[DcMeshCoordinator]
 
 # Push readings (MONITOR, other clients) are coalesced into one entity update per this window.
 PUSH_COALESCE_SECONDS = 0.25
+# Polls in a row that the gateway answers with errors (or not at all) before failing over.
+MAX_READ_FAILURES = 3
 # mW x s -> kWh
 MWS_PER_KWH = 3.6e9
 
@@ -145,6 +148,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._unreachable_since: float | None = None
         self._polling = False
         self._discovery_poll = True
+        self._read_failures = 0
+        self._forget_callbacks: list[Callable[[int], None]] = []
         self._energy_restored: set[int] = set()
         self._push_unsub: CALLBACK_TYPE | None = None
         self._link_unsubs: list[Callable[[], None]] = []
@@ -244,11 +249,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
     @callback
     def _adopt(self, link: DcMeshLink) -> None:
         """Make a freshly connected link the mesh's link."""
+        self._drop_link_callbacks()
         self.link = link
         self._discovery_poll = True
+        self._read_failures = 0
         self._link_unsubs = [
             link.register_callback(self._handle_event),
-            link.register_disconnect_callback(self._handle_link_lost),
+            link.register_disconnect_callback(partial(self._handle_link_lost, link)),
         ]
         data = self.data
         data.connected = True
@@ -268,18 +275,24 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             link.mode,
         )
 
-    @callback
-    def _handle_link_lost(self) -> None:
-        """The link dropped: fail over at once, without a scan."""
-        link, self.link = self.link, None
+    def _drop_link_callbacks(self) -> None:
         for unsub in self._link_unsubs:
             unsub()
         self._link_unsubs = []
-        if link is not None:
-            self._failed_at[link.address] = bluetooth.MONOTONIC_TIME()
-            LOGGER.warning(
-                "Lost the link to mesh %s through %s", self.mesh_id, link.address
-            )
+
+    @callback
+    def _handle_link_lost(self, link: DcMeshLink) -> None:
+        """The mesh's link dropped: fail over at once, without a scan."""
+        if link is not self.link:
+            return  # a link we already replaced
+        self.link = None
+        self._drop_link_callbacks()
+        self._failed_at[link.address] = bluetooth.MONOTONIC_TIME()
+        LOGGER.info(
+            "Lost the link to mesh %s through %s; failing over",
+            self.mesh_id,
+            link.address,
+        )
         self.data.connected = False
         self.data.gateway_address = None
         self.data.gateway_node_id = None
@@ -318,9 +331,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             self._push_unsub()
             self._push_unsub = None
         link, self.link = self.link, None
-        for unsub in self._link_unsubs:
-            unsub()
-        self._link_unsubs = []
+        self._drop_link_callbacks()
         if link is not None:
             await link.disconnect()
 
@@ -450,9 +461,20 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         try:
             await link.read_all(expected=expected)
             self._discovery_poll = False
+            self._read_failures = 0
         except DcMeshError as err:
             if isinstance(err, LinkError) and self.link is None:
                 return self.data  # lost mid-read: the failover takes over
+            self._read_failures += 1
+            if self._read_failures >= MAX_READ_FAILURES:
+                # The BLE link is up but the node does not reach its mesh: use another.
+                LOGGER.info(
+                    "Mesh %s does not answer through %s; failing over",
+                    self.mesh_id,
+                    link.address,
+                )
+                await link.disconnect()
+                self._handle_link_lost(link)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="read_failed",
@@ -476,6 +498,14 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         """Drop a node the user removed; it comes back as new if it ever answers again."""
         self.data.nodes.pop(node_id, None)
         self._energy_restored.discard(node_id)
+        for forget in self._forget_callbacks:
+            forget(node_id)
+
+    @callback
+    def async_on_forget(self, forget: Callable[[int], None]) -> CALLBACK_TYPE:
+        """Call `forget(node_id)` when the user removes a node (platforms re-add it later)."""
+        self._forget_callbacks.append(forget)
+        return lambda: self._forget_callbacks.remove(forget)
 
     def sensor_node_ids(self) -> set[int]:
         """Ids of the nodes that measure a load."""
@@ -486,13 +516,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         return set(self.data.nodes)
 
     # ------------------------------------------------------------------ balancer
-    @property
-    def balancer_paused(self) -> bool:
-        """The balancer waits while the mesh has no link (failover)."""
-        return self.link is None or not self.link.is_connected
-
     async def _async_balance(self) -> None:
-        if not self.balancer.enabled or self.balancer_paused or self.link is None:
+        link = self.link
+        if not self.balancer.enabled or link is None or not link.is_connected:
             return
         loads = [
             NodeLoad(node.node_id, node.reading.duty, node.reading.power_mw)
@@ -501,14 +527,21 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         ]
         for node_id, duty in self.balancer.plan(loads, time.monotonic()).items():
             try:  # fire-and-forget: the next poll shows the effect
-                await self.link.set_duty(node_id, duty)
+                await link.set_duty(node_id, duty)
+            except LinkError:
+                return  # paused until the failover is done
             except DcMeshError as err:
                 LOGGER.debug(
                     "Balancer could not set node %s to %s %%: %s", node_id, duty, err
                 )
 
     async def async_set_balancing(self, enabled: bool) -> None:
-        """Turn the power budget balancer on (freezing user duties) or off (restoring them)."""
+        """Turn the power budget balancer on (freezing user duties) or off (restoring them).
+
+        Turning it off needs the link: the user's duties are sent back to every node that
+        answers. If one of them fails, balancing stays on (nothing is lost) and the error
+        is raised, so the user can try again.
+        """
         if enabled == self.balancer.enabled:
             return
         if enabled:
@@ -519,10 +552,25 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                     if node.reading is not None
                 }
             )
-        else:
-            for node_id, duty in self.balancer.disable().items():
+            self.async_update_listeners()
+            return
+        self._require_link()
+        ceilings = dict(self.balancer.ceilings)
+        self.balancer.disable()
+        try:
+            for node_id, duty in ceilings.items():
+                node = self.data.nodes.get(node_id)
+                if node is None or not node.available:
+                    LOGGER.info(
+                        "Node %s is unavailable: its duty is not restored", node_id
+                    )
+                    continue
                 await self.async_set_duty(node_id, duty, user=False)
-        self.async_update_listeners()
+        except HomeAssistantError:
+            self.balancer.enable(ceilings)
+            raise
+        finally:
+            self.async_update_listeners()
 
     # ------------------------------------------------------------------ commands
     def _require_link(self) -> DcMeshLink:

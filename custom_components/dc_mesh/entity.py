@@ -65,8 +65,8 @@ class DcMeshNodeEntity(DcMeshEntity):
 
     @property
     def node(self) -> NodeData:
-        """This entity's node."""
-        return self.coordinator.data.nodes[self.node_id]
+        """This entity's node (an empty, unavailable one once the user removed it)."""
+        return self.coordinator.data.nodes.get(self.node_id) or NodeData(self.node_id)
 
     @property
     def available(self) -> bool:

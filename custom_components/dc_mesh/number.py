@@ -62,6 +62,7 @@ async def async_setup_entry(
 
     _add_new_nodes()
     entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
+    entry.async_on_unload(coordinator.async_on_forget(known.discard))
 
 
 class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):

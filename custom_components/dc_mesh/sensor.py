@@ -42,6 +42,7 @@ class DcMeshHubSensorEntityDescription(SensorEntityDescription):
     """A sensor of the mesh as a whole."""
 
     value_fn: Callable[[MeshData], float | int | str | None]
+    needs_link: bool = True
 
 
 NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
@@ -124,6 +125,7 @@ HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda data: data.failover_count,
+        needs_link=False,
     ),
 )
 
@@ -160,8 +162,14 @@ async def async_setup_entry(
         if entities:
             async_add_entities(entities)
 
+    @callback
+    def _forget(node_id: int) -> None:
+        sensor_nodes.discard(node_id)
+        firmware_nodes.discard(node_id)
+
     _add_new_nodes()
     entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
+    entry.async_on_unload(coordinator.async_on_forget(_forget))
 
 
 class DcMeshNodeSensor(DcMeshNodeEntity, SensorEntity):
@@ -223,6 +231,13 @@ class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):
         """Bind the description to the mesh."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Mesh readings need the link: no false zeros while the mesh is unreachable."""
+        return super().available and (
+            self.coordinator.data.connected or not self.entity_description.needs_link
+        )
 
     @property
     def native_value(self) -> float | int | str | None:

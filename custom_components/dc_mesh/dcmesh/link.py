@@ -434,7 +434,7 @@ class DcMeshLink:
         if client is not self._client:
             _LOGGER.debug("%s: disconnected as requested", self._name)
             return
-        _LOGGER.warning("%s: link lost", self._name)
+        _LOGGER.debug("%s: link lost", self._name)
         self._lose_link()
 
     def _lose_link(self) -> None:
