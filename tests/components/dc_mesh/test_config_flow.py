@@ -147,6 +147,7 @@ async def test_options_flow_legacy_exclusions(
     coordinator = loaded_entry.runtime_data
     assert coordinator.update_interval is not None
     assert coordinator.update_interval.total_seconds() == 5
+    assert coordinator.stale_timeout == 30
     assert neighbour not in {info.address for info in coordinator.candidates()}
 
 
@@ -165,3 +166,118 @@ async def test_reconfigure_preferred_node(
     assert loaded_entry.data[CONF_ADDRESS] == address
     # After the reload, the mesh is reached through the preferred node.
     assert loaded_entry.runtime_data.data.gateway_address == address
+
+
+def _with_service_data(info, data: bytes | None):
+    from homeassistant.components.bluetooth import BluetoothServiceInfoBleak
+
+    from custom_components.dc_mesh.dcmesh import SERVICE_UUID
+
+    return BluetoothServiceInfoBleak(
+        name=info.name,
+        address=info.address,
+        rssi=info.rssi,
+        manufacturer_data={},
+        service_data={} if data is None else {SERVICE_UUID: data},
+        service_uuids=info.service_uuids,
+        source=info.source,
+        device=info.device,
+        advertisement=None,
+        connectable=True,
+        time=info.time,
+        tx_power=None,
+    )
+
+
+async def test_unprovisioned_node_is_not_supported(
+    hass: HomeAssistant, mesh: Mesh
+) -> None:
+    from homeassistant.components.bluetooth import async_last_service_info
+
+    info = async_last_service_info(hass, mesh.node(0).mac, connectable=True)
+    # v1 service data with mesh id 0 and node id 0xFF: not provisioned yet.
+    unprovisioned = _with_service_data(info, bytes([1, 0, 0, 0, 0, 0xFF, 0, 0]))
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=unprovisioned
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_supported"
+
+
+async def test_second_node_of_mesh_in_progress(hass: HomeAssistant, mesh: Mesh) -> None:
+    from homeassistant.components.bluetooth import async_last_service_info
+
+    assert len(await _discovery_flows(hass)) == 1
+    info = async_last_service_info(hass, mesh.node(3).mac, connectable=True)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=info
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_in_progress"
+
+
+async def test_foreign_advertisement_is_not_offered(
+    hass: HomeAssistant, mesh: Mesh
+) -> None:
+    """A node whose service data is garbage counts as legacy; a foreign mesh is separate."""
+    from homeassistant.components.bluetooth import async_last_service_info
+
+    info = async_last_service_info(hass, mesh.node(0).mac, connectable=True)
+    other_mesh = _with_service_data(info, bytes([1, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 2]))
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=other_mesh
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "bluetooth_confirm"
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["unique_id"] == "deadbeef"
+
+
+async def test_reconfigure_errors(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    mesh.refuse_connections(2, count=-1)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ADDRESS: mesh.node(2).mac}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    mesh.refuse_connections(2, count=0)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ADDRESS: mesh.node(2).mac}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+
+
+async def test_reconfigure_without_nodes(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="legacy",
+        data={CONF_MESH_ID: "legacy", CONF_ADDRESS: "AA:BB:CC:DD:EE:FF"},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_devices_found"
+
+
+async def test_options_flow_v1_mesh(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    schema_keys = {str(key) for key in result["data_schema"].schema}
+    assert (
+        CONF_EXCLUDED_ADDRESSES not in schema_keys
+    )  # v1 nodes say which mesh they are in
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_POLL_INTERVAL: 30, CONF_STALE_TIMEOUT: 120}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    coordinator = loaded_entry.runtime_data
+    assert coordinator.update_interval.total_seconds() == 30
+    assert coordinator.stale_timeout == 120

@@ -92,3 +92,18 @@ def test_quality_scale_lists_every_rule() -> None:
         if isinstance(status, dict) and value != "done":
             assert status["comment"]
     assert len(rules) >= 52
+
+
+def test_every_translation_key_in_code_is_translated() -> None:
+    strings = _json(INTEGRATION / "strings.json")
+    known = (
+        set(strings["exceptions"])
+        | set(strings["issues"])
+        | {key for platform in strings["entity"].values() for key in platform}
+        | set(strings["device"])
+    )
+    used = set()
+    for path in INTEGRATION.glob("*.py"):
+        used |= set(re.findall(r'translation_key\s*=\s*"([a-z_]+)"', path.read_text()))
+    assert used
+    assert used <= known, used - known

@@ -1,0 +1,220 @@
+"""Hub controls (budget, balancing, priority), the RAMP button, actions on unloaded entries,
+device removal through the registry, and a gateway whose mesh side is dead."""
+
+from __future__ import annotations
+
+import asyncio
+
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
+import probatio as vol
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from custom_components.dc_mesh.const import DOMAIN
+from simulator.mesh import Mesh
+
+from . import wait_for
+from .conftest import mesh_key
+
+
+def _entity(hass: HomeAssistant, platform: str, unique_id: str) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert entity_id is not None
+    return entity_id
+
+
+async def test_hub_controls_drive_the_balancer(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    key = mesh_key(mesh)
+    balancer = loaded_entry.runtime_data.balancer
+    budget = _entity(hass, "number", f"{key}_power_budget")
+    await hass.services.async_call(
+        "number", "set_value", {ATTR_ENTITY_ID: budget, "value": 9.5}, blocking=True
+    )
+    assert balancer.threshold_mw == 9500
+    assert hass.states.get(budget).state == "9.5"
+
+    priority = _entity(hass, "select", f"{key}_priority_node")
+    assert hass.states.get(priority).attributes["options"] == [
+        "none",
+        "0",
+        "1",
+        "2",
+        "3",
+    ]
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {ATTR_ENTITY_ID: priority, "option": "2"},
+        blocking=True,
+    )
+    assert balancer.priority_node == 2
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {ATTR_ENTITY_ID: priority, "option": "none"},
+        blocking=True,
+    )
+    assert balancer.priority_node is None
+
+    switch = _entity(hass, "switch", f"{key}_balancing")
+    await hass.services.async_call(
+        "switch", "turn_on", {ATTR_ENTITY_ID: switch}, blocking=True
+    )
+    assert balancer.enabled
+    assert hass.states.get(switch).state == "on"
+    await hass.services.async_call(
+        "switch", "turn_off", {ATTR_ENTITY_ID: switch}, blocking=True
+    )
+    assert not balancer.enabled
+    assert hass.states.get(switch).state == "off"
+
+
+async def test_balancing_off_while_disconnected_keeps_user_duties(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    await coordinator.async_set_duty(1, 70)
+    await coordinator.async_set_balancing(True)
+    ceilings = dict(coordinator.balancer.ceilings)
+    assert ceilings[1] == 70
+    for node_id in range(5):
+        mesh.power_off(node_id)
+    await wait_for(lambda: not coordinator.data.connected)
+    with pytest.raises(Exception, match="not connected"):
+        await coordinator.async_set_balancing(False)
+    assert coordinator.balancer.enabled
+    assert dict(coordinator.balancer.ceilings) == ceilings
+
+
+async def test_ramp_button(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    button = _entity(hass, "button", f"{mesh_key(mesh)}_1_ramp")
+    await hass.services.async_call(
+        "button", "press", {ATTR_ENTITY_ID: button}, blocking=True
+    )
+    # RAMP went over the mesh to node 1 (unicast 0x0006) as the 'r' payload...
+    assert any(dst == 0x0006 and payload == "r" for _, dst, payload in mesh.radio_log)
+    # ...and the node ramps: 25, 50, 75, 100 % then off.
+    await wait_for(lambda: mesh.node(1).duty == 100)
+    await wait_for(lambda: mesh.node(1).duty == 0)
+
+
+async def test_action_on_unloaded_entry(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "set_mesh_duty",
+            {"config_entry_id": loaded_entry.entry_id, "duty": 10},
+            blocking=True,
+        )
+    assert err.value.translation_key == "entry_not_loaded"
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(
+            DOMAIN,
+            "set_mesh_duty",
+            {"config_entry_id": loaded_entry.entry_id, "duty": 101},
+            blocking=True,
+        )
+
+
+async def test_removed_node_comes_back_as_new(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    assert await async_setup_component(hass, "config", {})
+    coordinator = loaded_entry.runtime_data
+    coordinator.stale_timeout = 1.0
+    key = mesh_key(mesh)
+    devices = dr.async_get(hass)
+    device = devices.async_get_device_by_identifier(
+        (DOMAIN, f"{key}_3"), loaded_entry.entry_id
+    )
+    client = await hass_ws_client(hass)
+
+    async def remove() -> dict:
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": loaded_entry.entry_id,
+                "device_id": device.id,
+            }
+        )
+        return await client.receive_json()
+
+    assert not (await remove())["success"]  # it still answers
+    mesh.power_off(3)
+    await asyncio.sleep(1.1)
+    await coordinator.async_refresh()
+    assert (await remove())["success"]
+    await hass.async_block_till_done()
+    assert (
+        devices.async_get_device_by_identifier(
+            (DOMAIN, f"{key}_3"), loaded_entry.entry_id
+        )
+        is None
+    )
+    # It was not gone for good after all: it is a new device again, with its entities.
+    mesh.power_on(3)
+    await wait_for(
+        lambda: (
+            devices.async_get_device_by_identifier(
+                (DOMAIN, f"{key}_3"), loaded_entry.entry_id
+            )
+            is not None
+        ),
+        timeout=10,
+    )
+    await wait_for(
+        lambda: (
+            er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{key}_3_power")
+            is not None
+        )
+    )
+
+
+async def test_dead_mesh_side_fails_over(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """The gateway's BLE link is up, but it cannot reach its mesh or even read itself."""
+    coordinator = loaded_entry.runtime_data
+    gateway = mesh.by_mac(coordinator.data.gateway_address)
+    mesh.node(gateway.node_id).load = None  # no sensor reading any more
+    for other in range(5):
+        if other != gateway.node_id:
+            mesh.set_link(gateway.node_id, other, up=False)
+    for _ in range(3):
+        await coordinator.async_refresh()
+    await wait_for(
+        lambda: (
+            coordinator.data.connected
+            and coordinator.data.gateway_address != gateway.mac
+        )
+    )
+    assert coordinator.data.failover_count == 1
+
+
+async def test_hub_sensors_unavailable_without_link(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    key = mesh_key(mesh)
+    total = _entity(hass, "sensor", f"{key}_total_power")
+    failovers = _entity(hass, "sensor", f"{key}_failover_count")
+    assert hass.states.get(total).state != STATE_UNAVAILABLE
+    for node_id in range(5):
+        mesh.power_off(node_id)
+    await wait_for(lambda: hass.states.get(total).state == STATE_UNAVAILABLE)
+    assert hass.states.get(failovers).state == "0"
