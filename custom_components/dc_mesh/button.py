@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
-from .entity import DcMeshNodeEntity
+from .entity import DcMeshNodeEntity, async_add_node_entities
 
 PARALLEL_UPDATES = 1
 
@@ -21,20 +21,12 @@ async def async_setup_entry(
 ) -> None:
     """Add a RAMP button whenever a node appears."""
     coordinator = entry.runtime_data
-    known: set[int] = set()
-
-    @callback
-    def _add_new_nodes() -> None:
-        new = coordinator.sensor_node_ids() - known
-        known.update(new)
-        if new:
-            async_add_entities(
-                DcMeshRampButton(coordinator, node_id) for node_id in new
-            )
-
-    _add_new_nodes()
-    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
-    entry.async_on_unload(coordinator.async_on_forget(known.discard))
+    async_add_node_entities(
+        entry,
+        async_add_entities,
+        coordinator.sensor_node_ids,
+        lambda node_id: [DcMeshRampButton(coordinator, node_id)],
+    )
 
 
 class DcMeshRampButton(DcMeshNodeEntity, ButtonEntity):

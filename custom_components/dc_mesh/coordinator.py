@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -573,6 +574,19 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             self.async_update_listeners()
 
     # ------------------------------------------------------------------ commands
+    @contextmanager
+    def _command(self, target: str) -> Iterator[DcMeshLink]:
+        """The link for a user command; library errors become translated HA errors."""
+        link = self._require_link()
+        try:
+            yield link
+        except DcMeshError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_failed",
+                translation_placeholders={"node": target, "error": str(err)},
+            ) from err
+
     def _require_link(self) -> DcMeshLink:
         if self.link is None or not self.link.is_connected:
             raise HomeAssistantError(
@@ -592,16 +606,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 translation_key="invalid_duty",
                 translation_placeholders={"duty": str(duty)},
             )
-        link = self._require_link()
-        try:
+        with self._command(str(node_id)) as link:
             await link.set_duty(node_id, duty)
             reading = await link.read(node_id)
-        except DcMeshError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"node": str(node_id), "error": str(err)},
-            ) from err
         if user:
             self.balancer.set_user_duty(node_id, duty)
         self._update_availability()
@@ -619,27 +626,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
 
     async def async_set_mesh_duty(self, duty: int) -> None:
         """Set every node's duty with one mesh command, then read the mesh back."""
-        link = self._require_link()
-        try:
+        with self._command("ALL") as link:
             await link.set_duty("ALL", duty)
-        except DcMeshError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"node": "ALL", "error": str(err)},
-            ) from err
         for node_id in self.sensor_node_ids():
             self.balancer.set_user_duty(node_id, duty)
         await self.async_request_refresh()
 
     async def async_ramp(self, node_id: int) -> None:
         """Run the node's RAMP sequence."""
-        link = self._require_link()
-        try:
+        with self._command(str(node_id)) as link:
             await link.ramp(node_id)
-        except DcMeshError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"node": str(node_id), "error": str(err)},
-            ) from err

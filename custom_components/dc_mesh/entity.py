@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, HUB_MODEL, MANUFACTURER
-from .coordinator import DcMeshCoordinator, NodeData
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, NodeData
 from .dcmesh import NodeRole
+
+
+def async_add_node_entities(
+    entry: DcMeshConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    nodes: Callable[[], Iterable[int]],
+    create: Callable[[int], Iterable[Entity]],
+) -> None:
+    """Add a node's entities once the node appears (dynamic devices).
+
+    `nodes` says which nodes qualify now; `create` builds one node's entities. A node the
+    user removed is forgotten, so it is added again if it ever comes back.
+    """
+    coordinator = entry.runtime_data
+    known: set[int] = set()
+
+    @callback
+    def _add_new_nodes() -> None:
+        new = set(nodes()) - known
+        known.update(new)
+        if new:
+            async_add_entities(
+                entity for node_id in sorted(new) for entity in create(node_id)
+            )
+
+    _add_new_nodes()
+    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
+    entry.async_on_unload(coordinator.async_on_forget(known.discard))
 
 
 def hub_identifier(coordinator: DcMeshCoordinator) -> tuple[str, str]:

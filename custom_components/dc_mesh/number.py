@@ -10,11 +10,11 @@ from homeassistant.components.number import (
     RestoreNumber,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
-from .entity import DcMeshHubEntity, DcMeshNodeEntity
+from .entity import DcMeshHubEntity, DcMeshNodeEntity, async_add_node_entities
 
 PARALLEL_UPDATES = 1
 
@@ -49,20 +49,12 @@ async def async_setup_entry(
     """Add the budget now and a duty number whenever a node appears."""
     coordinator = entry.runtime_data
     async_add_entities([DcMeshBudgetNumber(coordinator, BUDGET.key)])
-    known: set[int] = set()
-
-    @callback
-    def _add_new_nodes() -> None:
-        new = coordinator.sensor_node_ids() - known
-        known.update(new)
-        if new:
-            async_add_entities(
-                DcMeshDutyNumber(coordinator, node_id) for node_id in new
-            )
-
-    _add_new_nodes()
-    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
-    entry.async_on_unload(coordinator.async_on_forget(known.discard))
+    async_add_node_entities(
+        entry,
+        async_add_entities,
+        coordinator.sensor_node_ids,
+        lambda node_id: [DcMeshDutyNumber(coordinator, node_id)],
+    )
 
 
 class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):

@@ -21,11 +21,11 @@ from homeassistant.const import (
     UnitOfEnergy,
     UnitOfPower,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, MeshData, NodeData
-from .entity import DcMeshHubEntity, DcMeshNodeEntity
+from .entity import DcMeshHubEntity, DcMeshNodeEntity, async_add_node_entities
 
 PARALLEL_UPDATES = 0
 
@@ -140,36 +140,24 @@ async def async_setup_entry(
     async_add_entities(
         DcMeshHubSensor(coordinator, description) for description in HUB_SENSORS
     )
-    sensor_nodes: set[int] = set()
-    firmware_nodes: set[int] = set()
-
-    @callback
-    def _add_new_nodes() -> None:
-        entities: list[SensorEntity] = []
-        for node_id in coordinator.sensor_node_ids() - sensor_nodes:
-            sensor_nodes.add(node_id)
-            entities.extend(
+    async_add_node_entities(
+        entry,
+        async_add_entities,
+        coordinator.sensor_node_ids,
+        lambda node_id: [
+            *(
                 DcMeshNodeSensor(coordinator, node_id, description)
                 for description in NODE_SENSORS
-            )
-            entities.append(DcMeshEnergySensor(coordinator, node_id))
-        for node in coordinator.data.nodes.values():
-            if node.info is not None and node.node_id not in firmware_nodes:
-                firmware_nodes.add(node.node_id)
-                entities.append(
-                    DcMeshNodeSensor(coordinator, node.node_id, FIRMWARE_SENSOR)
-                )
-        if entities:
-            async_add_entities(entities)
-
-    @callback
-    def _forget(node_id: int) -> None:
-        sensor_nodes.discard(node_id)
-        firmware_nodes.discard(node_id)
-
-    _add_new_nodes()
-    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
-    entry.async_on_unload(coordinator.async_on_forget(_forget))
+            ),
+            DcMeshEnergySensor(coordinator, node_id),
+        ],
+    )
+    async_add_node_entities(
+        entry,
+        async_add_entities,
+        lambda: (n.node_id for n in coordinator.data.nodes.values() if n.info),
+        lambda node_id: [DcMeshNodeSensor(coordinator, node_id, FIRMWARE_SENSOR)],
+    )
 
 
 class DcMeshNodeSensor(DcMeshNodeEntity, SensorEntity):
