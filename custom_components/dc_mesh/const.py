@@ -29,6 +29,13 @@ DEFAULT_POLL_INTERVAL: Final = 10
 # The Pi gateway marked nodes stale after 45 s without data.
 DEFAULT_STALE_TIMEOUT: Final = 45
 
+# Link timing. A connection through a proxy takes up to a few seconds. A reply crosses up to
+# ~5 mesh hops each way at 50-300 ms a hop (the firmware's own client timeout is 5 s). Readings
+# of one ALL:READ arrive spread out by the hops, so a poll ends 0.6 s after the last new one.
+LINK_CONNECT_TIMEOUT: Final = 10.0
+LINK_REPLY_TIMEOUT: Final = 6.0
+LINK_QUIET_PERIOD: Final = 0.6
+
 # A mesh unreachable this long raises a repair issue (it clears itself on reconnect).
 UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=10)
 # Failover back-off when no candidate answers: 1 s doubling to 60 s.

@@ -36,6 +36,9 @@ from .const import (
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
     HUB_MODEL,
+    LINK_CONNECT_TIMEOUT,
+    LINK_QUIET_PERIOD,
+    LINK_REPLY_TIMEOUT,
     LOGGER,
     MANUFACTURER,
     UNREACHABLE_ISSUE_AFTER,
@@ -154,10 +157,6 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._energy_restored: set[int] = set()
         self._push_unsub: CALLBACK_TYPE | None = None
         self._link_unsubs: list[Callable[[], None]] = []
-        # Connection parameters: tests and benchmarks shorten them.
-        self.connect_timeout = 10.0
-        self.reply_timeout = 6.0
-        self.quiet_period = 0.6
 
     # ------------------------------------------------------------------ candidates
     def belongs(self, service_info: bluetooth.BluetoothServiceInfoBleak) -> bool:
@@ -212,9 +211,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                     info.device,
                     name=info.name,
                     ble_device_callback=self._ble_device_getter(info),
-                    connect_timeout=self.connect_timeout,
-                    reply_timeout=self.reply_timeout,
-                    quiet_period=self.quiet_period,
+                    connect_timeout=LINK_CONNECT_TIMEOUT,
+                    reply_timeout=LINK_REPLY_TIMEOUT,
+                    quiet_period=LINK_QUIET_PERIOD,
                     max_attempts=1,
                 )
                 try:

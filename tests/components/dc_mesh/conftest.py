@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 import pytest
@@ -17,6 +18,16 @@ SENSOR_NODES = 4
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load dc_mesh from this repository."""
+
+
+@pytest.fixture(autouse=True)
+def fast_link_timing() -> Iterator[None]:
+    """The simulated mesh answers in milliseconds: shorten the link's waits to match."""
+    with (
+        patch("custom_components.dc_mesh.coordinator.LINK_REPLY_TIMEOUT", 1.0),
+        patch("custom_components.dc_mesh.coordinator.LINK_QUIET_PERIOD", 0.15),
+    ):
+        yield
 
 
 @pytest.fixture

@@ -169,21 +169,20 @@ async def test_removed_node_comes_back_as_new(
     )
     # It was not gone for good after all: it is a new device again, with its entities.
     mesh.power_on(3)
-    await wait_for(
-        lambda: (
-            devices.async_get_device_by_identifier(
-                (DOMAIN, f"{key}_3"), loaded_entry.entry_id
-            )
-            is not None
-        ),
-        timeout=10,
-    )
+    identifier = (DOMAIN, f"{key}_3")
+    for _ in range(40):  # the node boots, then answers the next poll
+        await asyncio.sleep(0.05)
+        await coordinator.async_refresh()
+        if devices.async_get_device_by_identifier(identifier, loaded_entry.entry_id):
+            break
     await wait_for(
         lambda: (
             er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{key}_3_power")
             is not None
         )
     )
+    state = hass.states.get(_entity(hass, "sensor", f"{key}_3_power"))
+    assert state.state != STATE_UNAVAILABLE
 
 
 async def test_dead_mesh_side_fails_over(
