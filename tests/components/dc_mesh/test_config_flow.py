@@ -281,3 +281,15 @@ async def test_options_flow_v1_mesh(
     coordinator = loaded_entry.runtime_data
     assert coordinator.update_interval.total_seconds() == 30
     assert coordinator.stale_timeout == 120
+
+
+async def test_mesh_membership_rules(hass: HomeAssistant, mesh: Mesh) -> None:
+    from homeassistant.components.bluetooth import async_last_service_info
+
+    from custom_components.dc_mesh.discovery import mesh_id_of
+
+    info = async_last_service_info(hass, mesh.node(0).mac, connectable=True)
+    assert mesh_id_of(info) == mesh_key(mesh)
+    # No service data (field firmware) or unreadable service data: the site's legacy mesh.
+    assert mesh_id_of(_with_service_data(info, None)) == "legacy"
+    assert mesh_id_of(_with_service_data(info, b"\x07")) == "legacy"
