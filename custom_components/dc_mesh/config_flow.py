@@ -58,6 +58,22 @@ async def _async_probe(service_info: BluetoothServiceInfoBleak) -> None:
         await link.disconnect()
 
 
+def _seconds(low: int, high: int) -> vol.All[int]:
+    """A whole number of seconds in a box."""
+    return vol.All(
+        NumberSelector(
+            NumberSelectorConfig(
+                min=low,
+                max=high,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+        vol.Coerce(int),
+    )
+
+
 def _node_label(info: BluetoothServiceInfoBleak, mesh_id: str) -> str:
     return f"{info.name} {info.address} ({mesh_title(mesh_id)}, {info.rssi} dBm)"
 
@@ -231,33 +247,11 @@ class DcMeshOptionsFlow(OptionsFlowWithReload):
             vol.Required(
                 CONF_POLL_INTERVAL,
                 default=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL),
-            ): vol.All(
-                NumberSelector(
-                    NumberSelectorConfig(
-                        min=2,
-                        max=300,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
-                vol.Coerce(int),
-            ),
+            ): _seconds(2, 300),
             vol.Required(
                 CONF_STALE_TIMEOUT,
                 default=options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT),
-            ): vol.All(
-                NumberSelector(
-                    NumberSelectorConfig(
-                        min=10,
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
-                vol.Coerce(int),
-            ),
+            ): _seconds(10, 3600),
         }
         if self.config_entry.unique_id == LEGACY_MESH_ID:
             legacy = sorted(
