@@ -462,6 +462,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             await link.read_all(expected=expected)
             self._discovery_poll = False
             self._read_failures = 0
+            self.data.gateway_node_id = link.gateway_node_id
         except DcMeshError as err:
             if isinstance(err, LinkError) and self.link is None:
                 return self.data  # lost mid-read: the failover takes over

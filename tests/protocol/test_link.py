@@ -135,6 +135,10 @@ async def test_connect_negotiates_the_protocol(mesh: Mesh, profile: Profile) -> 
         assert link.mode is ProtocolMode.LEGACY
         assert link.infos == {}
         assert link.gateway_node_id is None
+        # The connected node answers ALL:READ itself before forwarding it: that is how
+        # a v0.7 gateway is recognised.
+        await link.read_all()
+        assert link.gateway_node_id == 1
     await link.connect()  # already connected: nothing happens
     assert link.stats.connects == 1
     await link.disconnect()

@@ -147,6 +147,7 @@ class DcMeshLink:
         self._disconnect_callbacks: list[Callable[[], None]] = []
         self._mode: ProtocolMode | None = None
         self._infos: dict[int, NodeInfo] = {}
+        self._local_node_id: int | None = None
         self.stats = LinkStats()
 
     @property
@@ -171,9 +172,14 @@ class DcMeshLink:
 
     @property
     def gateway_node_id(self) -> int | None:
-        """The node id of the connected node, when it told us (v1 only)."""
+        """The node id of the connected node.
+
+        v1 nodes say it (`GW:1` in INFO); with v0.7 nodes it is known after the first
+        `read_all`, from the reading the node answers itself before forwarding.
+        """
         return next(
-            (info.node_id for info in self._infos.values() if info.gateway), None
+            (info.node_id for info in self._infos.values() if info.gateway),
+            self._local_node_id,
         )
 
     def register_callback(
@@ -232,12 +238,19 @@ class DcMeshLink:
         """
         wanted = set(expected)
         readings: dict[int, Reading] = {}
+        forwarded = False
         async with self._exchange(encode_command("ALL", "READ")) as inbox:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._reply_timeout
             until = deadline
             while (event := await inbox.next(until)) is not None:
-                if isinstance(event, Reading):
+                if isinstance(event, Sent):
+                    forwarded = True
+                elif isinstance(event, Reading):
+                    if not forwarded:
+                        # ALL is handled on the connected node before it goes to the
+                        # group (and SENT follows): a reading before SENT is its own.
+                        self._local_node_id = event.node_id
                     if event.node_id not in readings:
                         until = min(deadline, loop.time() + self._quiet_period)
                     readings[event.node_id] = event
@@ -381,6 +394,7 @@ class DcMeshLink:
         failover does not wait for the whole mesh to answer.
         """
         self._infos = {}
+        self._local_node_id = None
         answered = False
         async with self._exchange(encode_command("ALL", "INFO")) as inbox:
             loop = asyncio.get_running_loop()

@@ -51,6 +51,12 @@ async def test_live_values_duty_and_failover(
         if profile is Profile.V1:
             assert device.sw_version == "1.0.0"
 
+    # The hub knows which node is the gateway (v1: INFO; v0.7: the node that answers first).
+    gateway_node = hass.states.get(_entity_id(hass, "sensor", f"{key}_gateway_node"))
+    assert gateway_node.state == str(
+        mesh.by_mac(coordinator.data.gateway_address).node_id
+    )
+
     # Live values that match the simulated physics.
     power = hass.states.get(_entity_id(hass, "sensor", f"{key}_1_power"))
     assert power is not None
