@@ -166,10 +166,10 @@ static void prov_add_device(const esp_ble_mesh_prov_cb_param_t *param)
 {
     esp_ble_mesh_unprov_dev_add_t dev = {0};
     memcpy(dev.addr, param->provisioner_recv_unprov_adv_pkt.addr, sizeof(dev.addr));
-    dev.addr_type = (uint8_t)param->provisioner_recv_unprov_adv_pkt.addr_type;
+    dev.addr_type = param->provisioner_recv_unprov_adv_pkt.addr_type;
     memcpy(dev.uuid, param->provisioner_recv_unprov_adv_pkt.dev_uuid, sizeof(dev.uuid));
     dev.oob_info = param->provisioner_recv_unprov_adv_pkt.oob_info;
-    dev.bearer = (uint8_t)param->provisioner_recv_unprov_adv_pkt.bearer;
+    dev.bearer = param->provisioner_recv_unprov_adv_pkt.bearer; /* one bearer: START_PROV_NOW is allowed */
     esp_err_t err = esp_ble_mesh_provisioner_add_unprov_dev(
         &dev, ADD_DEV_RM_AFTER_PROV_FLAG | ADD_DEV_START_PROV_NOW_FLAG | ADD_DEV_FLUSHABLE_DEV_FLAG);
     if (err != ESP_OK) {
@@ -205,8 +205,8 @@ esp_err_t prov_init(void)
     ESP_RETURN_ON_ERROR(esp_ble_mesh_init(&s_provision, &s_composition), TAG, "mesh init");
     ESP_RETURN_ON_ERROR(esp_ble_mesh_provisioner_set_dev_uuid_match(match, sizeof(match), 0, false),
                         TAG, "uuid match");
-    ESP_RETURN_ON_ERROR(esp_ble_mesh_provisioner_prov_enable(ESP_BLE_MESH_PROV_ADV |
-                                                             ESP_BLE_MESH_PROV_GATT),
+    ESP_RETURN_ON_ERROR(esp_ble_mesh_provisioner_prov_enable((esp_ble_mesh_prov_bearer_t)(
+                            ESP_BLE_MESH_PROV_ADV | ESP_BLE_MESH_PROV_GATT)),
                         TAG, "prov enable");
     if (esp_ble_mesh_provisioner_get_local_app_key(PROV_NET_IDX, PROV_APP_IDX) == NULL) {
         /* first boot: a random application key (kept in NVS by the mesh settings) */

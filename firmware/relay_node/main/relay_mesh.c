@@ -131,8 +131,8 @@ esp_err_t relay_mesh_init(void)
                         "model cb");
     ESP_RETURN_ON_ERROR(esp_ble_mesh_init(&s_provision, &s_composition), TAG, "mesh init");
     if (!esp_ble_mesh_node_is_provisioned()) {
-        ESP_RETURN_ON_ERROR(esp_ble_mesh_node_prov_enable(ESP_BLE_MESH_PROV_ADV |
-                                                          ESP_BLE_MESH_PROV_GATT),
+        ESP_RETURN_ON_ERROR(esp_ble_mesh_node_prov_enable((esp_ble_mesh_prov_bearer_t)(
+                                ESP_BLE_MESH_PROV_ADV | ESP_BLE_MESH_PROV_GATT)),
                             TAG, "prov enable");
     }
     return ESP_OK;

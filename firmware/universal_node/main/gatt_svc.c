@@ -2,14 +2,12 @@
 
 #include <string.h>
 
-#include "dcp_adv.h"
 #include "dcp_chunk.h"
+#include "dcp_common.h"
 #include "dcp_reply.h"
 #include "esp_log.h"
 #include "freertos/FreeRTOS.h"
 #include "host/ble_hs.h"
-#include "services/gap/ble_svc_gap.h"
-#include "services/gatt/ble_svc_gatt.h"
 
 static const char *TAG = "GATT";
 
@@ -129,10 +127,10 @@ esp_err_t gatt_svc_init(const gatt_svc_callbacks_t *callbacks)
         return ESP_ERR_INVALID_ARG;
     }
     s_cbs = *callbacks;
-    ble_svc_gap_init();
-    ble_svc_gatt_init();
-    if (ble_svc_gap_device_name_set(DCP_ADV_LOCAL_NAME) != 0 || ble_gatts_count_cfg(s_services) != 0 ||
-        ble_gatts_add_svcs(s_services) != 0) {
+    /* No ble_svc_gap_init()/ble_svc_gatt_init() here: on a mesh node ESP-BLE-MESH's NimBLE adapter
+     * (bt_mesh_gatt_init) registers the GAP and GATT services itself, and registering them twice
+     * would put 0x1800/0x1801 in the table twice. The GAP device name is set by mesh_vnd_init(). */
+    if (ble_gatts_count_cfg(s_services) != 0 || ble_gatts_add_svcs(s_services) != 0) {
         ESP_LOGE(TAG, "cannot register service 0xDC01");
         return ESP_FAIL;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dcm_ble_host.h"
+#include "dcp_adv.h"
 #include "dcp_common.h"
 #include "dcp_crypto.h"
 #include "esp_ble_mesh_common_api.h"
@@ -197,11 +198,17 @@ esp_err_t mesh_vnd_init(const mesh_vnd_callbacks_t *callbacks)
     ESP_RETURN_ON_ERROR(esp_ble_mesh_register_custom_model_callback(mesh_vnd_model_cb), TAG,
                         "model cb");
     ESP_RETURN_ON_ERROR(esp_ble_mesh_init(&s_provision, &s_composition), TAG, "mesh init");
+    /* esp_ble_mesh_init() sets the GAP device name to "ESP-BLE-MESH" (proxy server init); this
+     * puts ours back (GAP Device Name characteristic and the PB-GATT scan response). */
+    esp_err_t err = esp_ble_mesh_set_unprovisioned_device_name(DCP_ADV_LOCAL_NAME);
+    if (err != ESP_OK) {
+        ESP_LOGW(TAG, "device name: %s", esp_err_to_name(err));
+    }
     ESP_RETURN_ON_ERROR(esp_ble_mesh_client_model_init(&s_vnd_models[MESH_VND_CLIENT_IDX]), TAG,
                         "client init");
     if (!esp_ble_mesh_node_is_provisioned()) {
-        ESP_RETURN_ON_ERROR(esp_ble_mesh_node_prov_enable(ESP_BLE_MESH_PROV_ADV |
-                                                          ESP_BLE_MESH_PROV_GATT),
+        ESP_RETURN_ON_ERROR(esp_ble_mesh_node_prov_enable((esp_ble_mesh_prov_bearer_t)(
+                                ESP_BLE_MESH_PROV_ADV | ESP_BLE_MESH_PROV_GATT)),
                             TAG, "prov enable");
     }
     mesh_vnd_update_ready(); /* state restored from NVS */
