@@ -49,7 +49,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
                 ),
             },
         )
-    await coordinator.async_config_entry_first_refresh()
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        await coordinator.async_shutdown()  # never leave a GATT link behind a retry
+        raise
     entry.runtime_data = coordinator
 
     async def _async_stop(_: Event) -> None:

@@ -64,3 +64,16 @@ async def test_stale_gatt_cache_and_slow_connection_through_ha(
     assert coordinator.link.stats.cache_clears == 1
     assert coordinator.sensor_node_ids() == {0, 1, 2, 3}
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_failed_first_poll_closes_the_link(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    """Connected, but the mesh gives no reading: retry later, without a dangling link."""
+    for node_id in range(4):
+        mesh.node(node_id).load = None  # sensors dead: no node answers READ
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert all(not mesh.node(node_id).sessions for node_id in range(4))
