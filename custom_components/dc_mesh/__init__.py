@@ -49,14 +49,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
                 ),
             },
         )
-    try:
-        await coordinator.async_config_entry_first_refresh()
-    except ConfigEntryNotReady:
-        await coordinator.async_shutdown()  # never leave a GATT link behind a retry
-        raise
+    # On a failed setup or an unload HA shuts the coordinator down (it closes the link).
+    await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
 
     async def _async_stop(_: Event) -> None:
+        # HA does not unload entries when it stops: close the GATT link ourselves.
         await coordinator.async_shutdown()
 
     entry.async_on_unload(
@@ -67,10 +65,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bool:
-    """Unload the platforms and close the link."""
-    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
-        await entry.runtime_data.async_shutdown()
-    return unloaded
+    """Unload the platforms (the coordinator's shutdown then closes the link)."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_config_entry_device(
