@@ -13,7 +13,6 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
 from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
-from .entity import node_identifier
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
@@ -78,9 +77,9 @@ async def async_remove_config_entry_device(
         return (DOMAIN, entry.data[CONF_MESH_ID]) not in device.identifiers
     coordinator = entry.runtime_data
     for node_id, node in coordinator.data.nodes.items():
-        if node_identifier(coordinator, node_id) in device.identifiers:
+        if coordinator.node_identifier(node_id) in device.identifiers:
             if node.available:
                 return False
             coordinator.forget_node(node_id)
             return True
-    return (DOMAIN, coordinator.mesh_id) not in device.identifiers
+    return coordinator.hub_identifier not in device.identifiers

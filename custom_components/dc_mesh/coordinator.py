@@ -139,7 +139,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             dr.async_get(hass)
             .async_get_or_create(
                 config_entry_id=entry.entry_id,
-                identifiers={(DOMAIN, self.mesh_id)},
+                identifiers={self.hub_identifier},
                 manufacturer=MANUFACTURER,
                 model=HUB_MODEL,
                 name=entry.title,
@@ -157,6 +157,15 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._energy_restored: set[int] = set()
         self._push_unsub: CALLBACK_TYPE | None = None
         self._link_unsubs: list[Callable[[], None]] = []
+
+    @property
+    def hub_identifier(self) -> tuple[str, str]:
+        """Device registry identifier of the mesh's hub device."""
+        return (DOMAIN, self.mesh_id)
+
+    def node_identifier(self, node_id: int) -> tuple[str, str]:
+        """Device registry identifier of a mesh node (never its BLE address)."""
+        return (DOMAIN, f"{self.mesh_id}_{node_id}")
 
     # ------------------------------------------------------------------ candidates
     def belongs(self, service_info: bluetooth.BluetoothServiceInfoBleak) -> bool:
@@ -370,7 +379,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             node.available = self.data.connected
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
-            (DOMAIN, f"{self.mesh_id}_{info.node_id}"), self.config_entry.entry_id
+            self.node_identifier(info.node_id), self.config_entry.entry_id
         )
         if device is not None and (
             device.sw_version != info.firmware or device.hw_version != info.hardware

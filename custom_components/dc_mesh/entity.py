@@ -10,7 +10,7 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, HUB_MODEL, MANUFACTURER
+from .const import MANUFACTURER
 from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, NodeData
 from .dcmesh import NodeRole
 
@@ -43,16 +43,6 @@ def async_add_node_entities(
     entry.async_on_unload(coordinator.async_on_forget(known.discard))
 
 
-def hub_identifier(coordinator: DcMeshCoordinator) -> tuple[str, str]:
-    """Device registry identifier of a mesh's hub device."""
-    return (DOMAIN, coordinator.mesh_id)
-
-
-def node_identifier(coordinator: DcMeshCoordinator, node_id: int) -> tuple[str, str]:
-    """Device registry identifier of a mesh node (never its BLE address)."""
-    return (DOMAIN, f"{coordinator.mesh_id}_{node_id}")
-
-
 class DcMeshEntity(CoordinatorEntity[DcMeshCoordinator]):
     """Common base."""
 
@@ -66,12 +56,8 @@ class DcMeshHubEntity(DcMeshEntity):
         """Attach the entity to the mesh's hub device."""
         super().__init__(coordinator)
         self._attr_unique_id = f"{coordinator.mesh_id}_{key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={hub_identifier(coordinator)},
-            manufacturer=MANUFACTURER,
-            model=HUB_MODEL,
-            name=coordinator.config_entry.title,
-        )
+        # The coordinator registered the hub device before the platforms.
+        self._attr_device_info = DeviceInfo(identifiers={coordinator.hub_identifier})
 
 
 class DcMeshNodeEntity(DcMeshEntity):
@@ -84,7 +70,7 @@ class DcMeshNodeEntity(DcMeshEntity):
         self._attr_unique_id = f"{coordinator.mesh_id}_{node_id}_{key}"
         info = self.node.info
         self._attr_device_info = DeviceInfo(
-            identifiers={node_identifier(coordinator, node_id)},
+            identifiers={coordinator.node_identifier(node_id)},
             manufacturer=MANUFACTURER,
             model="DC-Monitor relay node"
             if info is not None and info.role is NodeRole.RELAY
