@@ -18,7 +18,8 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dc_mesh.const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
+from homeassistant.const import CONF_ADDRESS
+from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
 from custom_components.dc_mesh.dcmesh import Event, Reading
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 

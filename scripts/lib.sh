@@ -44,19 +44,38 @@ or run this script as root on Debian so it can build a Debian sid chroot with it
 
 # Run a command in the project environment (venv activated, cwd = repo root).
 in_env() {
-  if [ -n "${DC_MESH_IN_ENV:-}" ]; then
-    (cd "$REPO_ROOT" && "$@")
-  elif [ "$(runtime_kind)" = native ]; then
-    local venv="${DC_MESH_VENV:-$NATIVE_VENV}"
-    (cd "$REPO_ROOT" && PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" DC_MESH_IN_ENV=1 "$@")
+  if [ -n "${DC_MESH_IN_ENV:-}" ] || [ "$(runtime_kind)" = native ]; then
+    (exec_in_env "$@")
   else
-    in_chroot "$@"
+    _chroot run "$@"
   fi
 }
 
-in_chroot() {
+# Like in_env, but the command *replaces* the calling shell: no shell, unshare or chroot process
+# stays in between, so the command keeps this script's PID and every signal sent to the script
+# (Ctrl-C, SIGTERM from a supervisor or an IDE) reaches it directly. For a script's last command.
+exec_in_env() {
+  cd "$REPO_ROOT" || die "cannot enter $REPO_ROOT"
+  if [ -n "${DC_MESH_IN_ENV:-}" ]; then
+    exec "$@"
+  elif [ "$(runtime_kind)" = native ]; then
+    local venv="${DC_MESH_VENV:-$NATIVE_VENV}"
+    PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" DC_MESH_IN_ENV=1 exec "$@"
+  else
+    _chroot exec "$@"
+  fi
+}
+
+in_chroot() { _chroot run "$@"; }
+
+# _chroot run|exec CMD...: CMD in the chroot, in a private mount namespace. unshare (no --fork)
+# becomes the bash below, which execs chroot, env, bash and finally CMD: one process all along,
+# so with "exec" CMD takes over the caller's PID and receives its signals.
+_chroot() {
+  local how=$1
+  shift
   [ -x "$CHROOT_DIR/usr/bin/python3" ] || die "the chroot is missing: run scripts/bootstrap"
-  unshare --mount --propagation private -- /bin/bash -c '
+  local cmd=(unshare --mount --propagation private -- /bin/bash -c '
     set -e
     root=$1 repo=$2 venv=$3; shift 3
     mkdir -p "$root$repo" "$root/proc" "$root/dev" "$root/sys" "$root/tmp"
@@ -72,5 +91,9 @@ in_chroot() {
       SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
       UV_NATIVE_TLS=1 DC_MESH_IN_ENV=1 PYTHONDONTWRITEBYTECODE= \
       /bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$repo" "$@"
-  ' dc-mesh-chroot "$CHROOT_DIR" "$REPO_ROOT" "$CHROOT_VENV" "$@"
+  ' dc-mesh-chroot "$CHROOT_DIR" "$REPO_ROOT" "$CHROOT_VENV" "$@")
+  if [ "$how" = exec ]; then
+    exec "${cmd[@]}"
+  fi
+  "${cmd[@]}"
 }

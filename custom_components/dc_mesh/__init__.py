@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.const import CONF_ADDRESS, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
-from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
+from .connection import unreachable_issue_id
+from .const import CONF_MESH_ID, DOMAIN, HUB_MODEL, MANUFACTURER
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, fallback_issue_id
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
@@ -36,21 +41,36 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bool:
     """Connect to the mesh through any of its advertising nodes."""
     coordinator = DcMeshCoordinator(hass, entry)
-    if not coordinator.candidates():
-        address = entry.data[CONF_ADDRESS]
+    if not coordinator.connection.candidates():
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="no_nodes_advertising",
             translation_placeholders={
                 "mesh": entry.title,
                 "reason": bluetooth.async_address_reachability_diagnostics(
-                    hass, address, bluetooth.BluetoothReachabilityIntent.CONNECTION
+                    hass,
+                    entry.data[CONF_ADDRESS],
+                    bluetooth.BluetoothReachabilityIntent.CONNECTION,
                 ),
             },
         )
+    # The hub device first: node devices point to it (via_device_id).
+    coordinator.hub_device_id = (
+        dr.async_get(hass)
+        .async_get_or_create(
+            config_entry_id=entry.entry_id,
+            identifiers={coordinator.hub_identifier},
+            manufacturer=MANUFACTURER,
+            model=HUB_MODEL,
+            name=entry.title,
+        )
+        .id
+    )
     # On a failed setup or an unload HA shuts the coordinator down (it closes the link).
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    entry.async_on_unload(coordinator.connection.async_start())
+    entry.async_on_unload(coordinator.balancer_control.async_start())
 
     async def _async_stop(_: Event) -> None:
         # HA does not unload entries when it stops: close the GATT link ourselves.
@@ -66,6 +86,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
 async def async_unload_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bool:
     """Unload the platforms (the coordinator's shutdown then closes the link)."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> None:
+    """Remove the mesh's repair issues with it."""
+    for issue_id in (
+        unreachable_issue_id(entry.entry_id),
+        fallback_issue_id(entry.entry_id),
+    ):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 async def async_remove_config_entry_device(

@@ -13,6 +13,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
+from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -25,12 +26,9 @@ from homeassistant.helpers.selector import (
 import probatio as vol
 
 from .const import (
-    CONF_ADDRESS,
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
-    CONF_POLL_INTERVAL,
     CONF_STALE_TIMEOUT,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
     LEGACY_MESH_ID,
@@ -38,14 +36,17 @@ from .const import (
 )
 from .coordinator import DcMeshConfigEntry
 from .dcmesh import DcMeshError, DcMeshLink
-from .discovery import mesh_id_of, mesh_title
+from .discovery import advertisement_of, mesh_id_of, mesh_title
 
 # A connection test must not keep the user waiting for long.
 PROBE_CONNECT_TIMEOUT = 15.0
 
 
 async def _async_probe(service_info: BluetoothServiceInfoBleak) -> None:
-    """Connect to a node, negotiate (INFO) and read the mesh once; raise DcMeshError."""
+    """Connect to a node, negotiate (INFO) and read the mesh once; raise DcMeshError.
+
+    A v0.7 mesh in fallback mode is not read (the coordinator then shows a repair issue).
+    """
     link = DcMeshLink(
         service_info.device,
         name=service_info.name,
@@ -53,7 +54,8 @@ async def _async_probe(service_info: BluetoothServiceInfoBleak) -> None:
     )
     try:
         await link.connect()
-        await link.read_all()
+        if not link.fallback:  # in fallback a READ would switch loads on
+            await link.read_all()
     finally:
         await link.disconnect()
 
@@ -234,7 +236,7 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class DcMeshOptionsFlow(OptionsFlowWithReload):
-    """Poll interval, staleness timeout and (legacy meshes) nodes that are not ours."""
+    """Staleness timeout, and the advertising nodes that are not part of this mesh."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -243,31 +245,35 @@ class DcMeshOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         options = self.config_entry.options
-        schema: dict[Any, Any] = {
-            vol.Required(
-                CONF_POLL_INTERVAL,
-                default=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL),
-            ): _seconds(2, 300),
-            vol.Required(
-                CONF_STALE_TIMEOUT,
-                default=options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT),
-            ): _seconds(10, 3600),
-        }
-        if self.config_entry.unique_id == LEGACY_MESH_ID:
-            legacy = sorted(
-                {
-                    info.address
-                    for info in async_discovered_service_info(
-                        self.hass, connectable=True
-                    )
-                    if mesh_id_of(info) == LEGACY_MESH_ID
-                }
-                | set(options.get(CONF_EXCLUDED_ADDRESSES, []))
-            )
-            schema[
-                vol.Optional(
-                    CONF_EXCLUDED_ADDRESSES,
-                    default=options.get(CONF_EXCLUDED_ADDRESSES, []),
+        excluded: list[str] = options.get(CONF_EXCLUDED_ADDRESSES, [])
+        labels = {address: address for address in excluded}
+        for info in async_discovered_service_info(self.hass, connectable=True):
+            if mesh_id_of(info) == self.config_entry.unique_id:
+                advertisement = advertisement_of(info)
+                labels[info.address] = (
+                    f"Node {advertisement.node_id} ({info.address})"
+                    if advertisement is not None and advertisement.node_id is not None
+                    else f"{info.name} ({info.address})"
                 )
-            ] = SelectSelector(SelectSelectorConfig(options=legacy, multiple=True))
-        return self.async_show_form(step_id="init", data_schema=vol.Schema(schema))
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_STALE_TIMEOUT,
+                        default=options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT),
+                    ): _seconds(10, 3600),
+                    vol.Optional(
+                        CONF_EXCLUDED_ADDRESSES, default=excluded
+                    ): SelectSelector(
+                        SelectSelectorConfig(
+                            options=[
+                                SelectOptionDict(value=address, label=label)
+                                for address, label in sorted(labels.items())
+                            ],
+                            multiple=True,
+                        )
+                    ),
+                }
+            ),
+        )

@@ -6,6 +6,8 @@ from datetime import timedelta
 import logging
 from typing import Final
 
+from .dcmesh import FailoverTiming
+
 DOMAIN: Final = "dc_mesh"
 LOGGER = logging.getLogger(__package__)
 
@@ -14,18 +16,19 @@ HUB_MODEL: Final = "DC-Monitor mesh"
 
 # Config entry data.
 CONF_MESH_ID: Final = "mesh_id"  # 8 hex digits (v1 advertisement) or LEGACY_MESH_ID
-CONF_ADDRESS: Final = (
-    "address"  # the node the entry was set up through (preferred gateway)
-)
 LEGACY_MESH_ID: Final = "legacy"  # all v0.7 nodes of a site form one mesh (see README)
 
 # Options.
-CONF_POLL_INTERVAL: Final = "poll_interval"
 CONF_STALE_TIMEOUT: Final = "stale_timeout"
 CONF_EXCLUDED_ADDRESSES: Final = "excluded_addresses"
-# The v0.7 Pi gateway polled every 3 s; one ALL:READ of a 10-node mesh takes about 1-2 s through
-# real mesh hops, so 10 s keeps the mesh quiet enough for commands and still shows live values.
-DEFAULT_POLL_INTERVAL: Final = 10
+# Polling (not user-configurable). The v0.7 Pi gateway polled every 3 s; one ALL:READ of a
+# 10-node mesh takes about 1-2 s through real mesh hops (each node's reply is a segmented mesh
+# message), so one poll every 10 s keeps the mesh idle at least 80 % of the time for commands
+# and for readings nodes push, and still shows live values. Larger meshes answer for longer:
+# each node beyond 10 adds 0.5 s, keeping the same share of air time.
+POLL_INTERVAL_BASE: Final = 10.0
+POLL_INTERVAL_NODES: Final = 10
+POLL_INTERVAL_PER_EXTRA_NODE: Final = 0.5
 # The Pi gateway marked nodes stale after 45 s without data.
 DEFAULT_STALE_TIMEOUT: Final = 45
 
@@ -35,14 +38,25 @@ DEFAULT_STALE_TIMEOUT: Final = 45
 LINK_CONNECT_TIMEOUT: Final = 10.0
 LINK_REPLY_TIMEOUT: Final = 6.0
 LINK_QUIET_PERIOD: Final = 0.6
+# A GATT write or subscribe that a stalled proxy does not finish within this counts as a lost
+# link (ESPHome proxies answer a write within ~100 ms when healthy).
+LINK_WRITE_TIMEOUT: Final = 5.0
+# Nodes advertise the name "DC-Monitor"; the old dedicated gateway "DC-Monitor-GW" or similar.
+LOCAL_NAME_MATCH: Final = "DC-Monitor*"
 
 # A mesh unreachable this long raises a repair issue (it clears itself on reconnect).
 UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=10)
-# Failover back-off when no candidate answers: 1 s doubling to 60 s.
-BACKOFF_INITIAL: Final = 1.0
-BACKOFF_MAX: Final = 60.0
-# Candidates whose last advertisement is older than this are not tried first.
-CANDIDATE_FRESH_SECONDS: Final = 60.0
+# Failover (see dcmesh/failover.py). Nodes advertise several times a second, so a node not
+# heard for 30 s is probably gone. A node that failed is tried last for 60 s. When only such
+# nodes are left, rounds wait 1 s doubling to 60 s; the back-off resets once a link has held
+# for 60 s.
+FAILOVER_TIMING: Final = FailoverTiming(
+    cool_off=60.0, fresh=30.0, backoff_initial=1.0, backoff_max=60.0, stable_after=60.0
+)
+# v1 nodes are asked for their INFO again this often (relays only answer INFO: one that stops
+# answering for three rounds goes unavailable and can be removed).
+INFO_INTERVAL: Final = timedelta(minutes=5)
+RELAY_STALE_AFTER: Final = 3 * INFO_INTERVAL
 
 # Power budget balancer (v0.7 PowerManager facts): 500 mW headroom, nudge at most every 5 s.
 BALANCER_HEADROOM_MW: Final = 500.0

@@ -1,60 +1,54 @@
-"""The mesh coordinator: one GATT link per mesh, polling, push readings, failover, node registry."""
+"""The mesh coordinator: polls the mesh through its link and publishes what the nodes say."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from functools import partial
-import time
 
-from bleak.backends.device import BLEDevice
-from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import CONF_ADDRESS
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .balancer import BalancerController
+from .connection import MeshConnection
 from .const import (
-    BACKOFF_INITIAL,
-    BACKOFF_MAX,
     BALANCER_COOLDOWN,
     BALANCER_HEADROOM_MW,
     BALANCER_MAX_STEP,
-    CANDIDATE_FRESH_SECONDS,
-    CONF_ADDRESS,
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
-    CONF_POLL_INTERVAL,
     CONF_STALE_TIMEOUT,
     DEFAULT_BUDGET_W,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
-    HUB_MODEL,
-    LINK_CONNECT_TIMEOUT,
-    LINK_QUIET_PERIOD,
-    LINK_REPLY_TIMEOUT,
+    INFO_INTERVAL,
     LOGGER,
-    MANUFACTURER,
-    UNREACHABLE_ISSUE_AFTER,
+    POLL_INTERVAL_BASE,
+    POLL_INTERVAL_NODES,
+    POLL_INTERVAL_PER_EXTRA_NODE,
+    RELAY_STALE_AFTER,
 )
 from .dcmesh import (
     DcMeshError,
     DcMeshLink,
     Event,
+    FallbackModeError,
     LinkError,
     NodeInfo,
-    NodeRole,
     ProtocolMode,
     Reading,
+    StatusLine,
 )
-from .discovery import mesh_id_of
-from .power import NodeLoad, PowerBalancer
+from .helpers import translate_errors
+from .models import MeshData, NodeData
+from .power import PowerBalancer
 
 type DcMeshConfigEntry = ConfigEntry[DcMeshCoordinator]
 
@@ -64,99 +58,70 @@ PUSH_COALESCE_SECONDS = 0.25
 MAX_READ_FAILURES = 3
 # mW x s -> kWh
 MWS_PER_KWH = 3.6e9
+MESH_READY_VENDOR = "MESH_READY:VENDOR"
 
 
-@dataclass(slots=True)
-class NodeData:
-    """Everything known about one mesh node."""
-
-    node_id: int
-    reading: Reading | None = None
-    info: NodeInfo | None = None
-    last_seen: datetime | None = None
-    energy_kwh: float | None = None
-    available: bool = False
-    last_monotonic: float | None = field(default=None, repr=False)
-
-    @property
-    def is_sensor(self) -> bool:
-        """Whether the node measures a load (universal node), as far as we know."""
-        return self.reading is not None or (
-            self.info is not None and self.info.role is NodeRole.UNIVERSAL
-        )
+def poll_interval(sensor_nodes: int) -> timedelta:
+    """The poll interval for a mesh of this many measuring nodes (see const.py)."""
+    extra = max(0, sensor_nodes - POLL_INTERVAL_NODES)
+    return timedelta(seconds=POLL_INTERVAL_BASE + extra * POLL_INTERVAL_PER_EXTRA_NODE)
 
 
-@dataclass(slots=True)
-class MeshData:
-    """The state of one mesh, shared by all entities of the entry."""
-
-    nodes: dict[int, NodeData] = field(default_factory=dict)
-    connected: bool = False
-    gateway_address: str | None = None
-    gateway_node_id: int | None = None
-    mode: ProtocolMode | None = None
-    failover_count: int = 0
-
-    @property
-    def total_power_mw(self) -> float:
-        """Sum of the latest power of the nodes that are available."""
-        return sum(
-            node.reading.power_mw
-            for node in self.nodes.values()
-            if node.available and node.reading is not None
-        )
+def fallback_issue_id(entry_id: str) -> str:
+    """The id of a mesh's fallback-mode repair issue."""
+    return f"mesh_fallback_{entry_id}"
 
 
 class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
-    """Owns the GATT link of one mesh and keeps its node registry up to date."""
+    """Polls one mesh (one ALL:READ per interval) and takes every reading it hears."""
 
     config_entry: DcMeshConfigEntry
 
     def __init__(self, hass: HomeAssistant, entry: DcMeshConfigEntry) -> None:
         """Set up the coordinator (nothing is connected yet)."""
-        poll = entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=entry.title,
-            update_interval=timedelta(seconds=poll),
+            update_interval=poll_interval(0),
         )
         self.mesh_id: str = entry.data[CONF_MESH_ID]
-        self.stale_timeout: float = entry.options.get(
-            CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT
-        )
-        self.balancer = PowerBalancer(
-            threshold_mw=DEFAULT_BUDGET_W * 1000 + BALANCER_HEADROOM_MW,
-            headroom_mw=BALANCER_HEADROOM_MW,
-            max_step=BALANCER_MAX_STEP,
-            cooldown=BALANCER_COOLDOWN,
+        self.stale_timeout = timedelta(
+            seconds=entry.options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT)
         )
         self.data = MeshData()
-        self.link: DcMeshLink | None = None
-        # The hub device first: node devices point to it (via_device_id).
-        self.hub_device_id = (
-            dr.async_get(hass)
-            .async_get_or_create(
-                config_entry_id=entry.entry_id,
-                identifiers={self.hub_identifier},
-                manufacturer=MANUFACTURER,
-                model=HUB_MODEL,
-                name=entry.title,
-            )
-            .id
+        self.connection = MeshConnection(
+            hass,
+            mesh_id=self.mesh_id,
+            title=entry.title,
+            entry_id=entry.entry_id,
+            excluded=list(entry.options.get(CONF_EXCLUDED_ADDRESSES, [])),
+            preferred=entry.data.get(CONF_ADDRESS),
+            on_connected=self._link_up,
+            on_lost=self._link_down,
         )
-        self._connect_lock = asyncio.Lock()
-        self._failed_at: dict[str, float] = {}
-        self._failover_task: asyncio.Task[None] | None = None
-        self._unreachable_since: float | None = None
-        self._polling = False
+        # Registered by async_setup_entry before the platforms (node devices point to it).
+        self.hub_device_id = ""
+        # Polls, user commands and balancer rounds take turns: a command and its
+        # confirmation are never split by a poll.
+        self.command_lock = asyncio.Lock()
         self._discovery_poll = True
         self._read_failures = 0
         self._forget_callbacks: list[Callable[[int], None]] = []
         self._energy_restored: set[int] = set()
         self._push_unsub: CALLBACK_TYPE | None = None
-        self._link_unsubs: list[Callable[[], None]] = []
+        self._link_unsub: Callable[[], None] | None = None
+        self._infos_at: datetime | None = None
+        self._polling = False
+        self._unavailable_logged: set[int] = set()
+        self.balancer = PowerBalancer(
+            budget_mw=DEFAULT_BUDGET_W * 1000,
+            headroom_mw=BALANCER_HEADROOM_MW,
+            max_step=BALANCER_MAX_STEP,
+            cooldown=BALANCER_COOLDOWN,
+        )
+        self.balancer_control = BalancerController(self)
 
     @property
     def hub_identifier(self) -> tuple[str, str]:
@@ -167,189 +132,44 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         """Device registry identifier of a mesh node (never its BLE address)."""
         return (DOMAIN, f"{self.mesh_id}_{node_id}")
 
-    # ------------------------------------------------------------------ candidates
-    def belongs(self, service_info: bluetooth.BluetoothServiceInfoBleak) -> bool:
-        """Whether an advertising DC-Monitor node is part of this entry's mesh."""
-        if mesh_id_of(service_info) != self.mesh_id:
-            return False
-        excluded: list[str] = self.config_entry.options.get(CONF_EXCLUDED_ADDRESSES, [])
-        return service_info.address not in excluded
+    @property
+    def link(self) -> DcMeshLink | None:
+        """The mesh's link, None while failing over."""
+        return self.connection.link
 
-    def candidates(self) -> list[bluetooth.BluetoothServiceInfoBleak]:
-        """Connectable nodes of this mesh, best first.
-
-        Ranking: not recently failed (a node that failed is tried last until it advertises
-        again), recently seen, the entry's preferred node, strongest RSSI.
-        """
-        now = bluetooth.MONOTONIC_TIME()
-        preferred = self.config_entry.data.get(CONF_ADDRESS)
-
-        def rank(
-            info: bluetooth.BluetoothServiceInfoBleak,
-        ) -> tuple[bool, bool, bool, int]:
-            failed_at = self._failed_at.get(info.address)
-            failed = failed_at is not None and info.time <= failed_at
-            stale = now - info.time > CANDIDATE_FRESH_SECONDS
-            return (failed, stale, info.address != preferred, -info.rssi)
-
-        return sorted(
-            (
-                info
-                for info in bluetooth.async_discovered_service_info(
-                    self.hass, connectable=True
-                )
-                if self.belongs(info)
-            ),
-            key=rank,
-        )
-
-    # ------------------------------------------------------------------ link
-    async def _async_connect_best(self) -> None:
-        """Connect to the best candidate; raise UpdateFailed when none answers."""
-        async with self._connect_lock:
-            if self.link is not None and self.link.is_connected:
-                return
-            candidates = self.candidates()
-            if not candidates:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN, translation_key="no_nodes"
-                )
-            last_error: Exception | None = None
-            for info in candidates:
-                link = DcMeshLink(
-                    info.device,
-                    name=info.name,
-                    ble_device_callback=self._ble_device_getter(info),
-                    connect_timeout=LINK_CONNECT_TIMEOUT,
-                    reply_timeout=LINK_REPLY_TIMEOUT,
-                    quiet_period=LINK_QUIET_PERIOD,
-                    max_attempts=1,
-                )
-                try:
-                    await link.connect()
-                except DcMeshError as err:
-                    LOGGER.debug("Could not connect to %s: %s", info.address, err)
-                    self._failed_at[info.address] = bluetooth.MONOTONIC_TIME()
-                    last_error = err
-                    continue
-                self._adopt(link)
-                return
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"error": str(last_error)},
-            )
-
-    def _ble_device_getter(
-        self, service_info: bluetooth.BluetoothServiceInfoBleak
-    ) -> Callable[[], BLEDevice]:
-        """The newest BLEDevice of a node for each connection attempt."""
-
-        def _get() -> BLEDevice:
-            return (
-                bluetooth.async_ble_device_from_address(
-                    self.hass, service_info.address, connectable=True
-                )
-                or service_info.device
-            )
-
-        return _get
-
+    # ------------------------------------------------------------------ link events
     @callback
-    def _adopt(self, link: DcMeshLink) -> None:
-        """Make a freshly connected link the mesh's link."""
-        self._drop_link_callbacks()
-        self.link = link
+    def _link_up(self, link: DcMeshLink) -> None:
+        first = self._link_unsub is None and not self.data.connected
+        if self._link_unsub is not None:
+            self._link_unsub()
+        self._link_unsub = link.register_callback(self._handle_event)
         self._discovery_poll = True
         self._read_failures = 0
-        self._link_unsubs = [
-            link.register_callback(self._handle_event),
-            link.register_disconnect_callback(partial(self._handle_link_lost, link)),
-        ]
+        self._infos_at = dt_util.utcnow() if link.mode is ProtocolMode.V1 else None
         data = self.data
         data.connected = True
         data.gateway_address = link.address
         data.gateway_node_id = link.gateway_node_id
         data.mode = link.mode
+        data.failover_count = self.connection.failover_count
         for info in link.infos.values():
             self._take_info(info)
-        if self._unreachable_since is not None:
-            self._unreachable_since = None
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
-        LOGGER.info(
-            "Connected to mesh %s through %s (node %s, protocol %s)",
-            self.mesh_id,
-            link.address,
-            link.gateway_node_id,
-            link.mode,
-        )
-
-    def _drop_link_callbacks(self) -> None:
-        for unsub in self._link_unsubs:
-            unsub()
-        self._link_unsubs = []
+        self._set_fallback(link.fallback)
+        if not first:
+            self.hass.async_create_task(self.async_request_refresh(), eager_start=False)
 
     @callback
-    def _handle_link_lost(self, link: DcMeshLink) -> None:
-        """The mesh's link dropped: fail over at once, without a scan."""
-        if link is not self.link:
-            return  # a link we already replaced
-        self.link = None
-        self._drop_link_callbacks()
-        self._failed_at[link.address] = bluetooth.MONOTONIC_TIME()
-        LOGGER.info(
-            "Lost the link to mesh %s through %s; failing over",
-            self.mesh_id,
-            link.address,
-        )
-        self.data.connected = False
-        self.data.gateway_address = None
-        self.data.gateway_node_id = None
-        self._unreachable_since = self._unreachable_since or time.monotonic()
+    def _link_down(self, _link: DcMeshLink) -> None:
+        if self._link_unsub is not None:
+            self._link_unsub()
+            self._link_unsub = None
+        data = self.data
+        data.connected = False
+        data.gateway_address = None
+        data.gateway_node_id = None
         self._update_availability()
         self.async_update_listeners()
-        if self._failover_task is None or self._failover_task.done():
-            self._failover_task = self.config_entry.async_create_background_task(
-                self.hass, self._async_failover(), f"{DOMAIN} failover {self.mesh_id}"
-            )
-
-    async def _async_failover(self) -> None:
-        """Connect to the next best node until one holds; back off while none answers."""
-        delay = BACKOFF_INITIAL
-        while self.link is None or not self.link.is_connected:
-            try:
-                await self._async_connect_best()
-            except UpdateFailed as err:
-                LOGGER.debug(
-                    "Failover of mesh %s: %s; retry in %.0f s", self.mesh_id, err, delay
-                )
-                self._check_unreachable()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
-                continue
-            self.data.failover_count += 1
-            delay = BACKOFF_INITIAL
-            await self.async_refresh()
-
-    async def async_shutdown(self) -> None:
-        """Stop failover and close the link."""
-        await super().async_shutdown()
-        if self._failover_task is not None:
-            self._failover_task.cancel()
-        if self._push_unsub is not None:
-            self._push_unsub()
-            self._push_unsub = None
-        link, self.link = self.link, None
-        self._drop_link_callbacks()
-        if link is not None:
-            await link.disconnect()
-
-    # ------------------------------------------------------------------ data
-    def _node(self, node_id: int) -> NodeData:
-        node = self.data.nodes.get(node_id)
-        if node is None:
-            node = self.data.nodes[node_id] = NodeData(node_id)
-        return node
 
     @callback
     def _handle_event(self, event: Event) -> None:
@@ -358,133 +178,194 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             self._ingest(event)
         elif isinstance(event, NodeInfo):
             self._take_info(event)
+        elif isinstance(event, StatusLine) and event.text == MESH_READY_VENDOR:
+            if self.data.fallback:
+                self._set_fallback(False)
+                self.hass.async_create_task(
+                    self.async_request_refresh(), eager_start=False
+                )
+            return
         else:
             return
         if not self._polling and self._push_unsub is None:
-            self._push_unsub = self.hass.loop.call_later(
-                PUSH_COALESCE_SECONDS, self._flush_push
-            ).cancel
+            self._push_unsub = async_call_later(
+                self.hass, PUSH_COALESCE_SECONDS, HassJob(self._flush_push)
+            )
 
     @callback
-    def _flush_push(self) -> None:
+    def _flush_push(self, _now: datetime) -> None:
         self._push_unsub = None
         self._update_availability()
         self.async_update_listeners()
+
+    def _set_fallback(self, fallback: bool) -> None:
+        """Enter or leave fallback mode: stop sending anything, show the repair issue."""
+        if fallback == self.data.fallback:
+            return
+        self.data.fallback = fallback
+        issue_id = fallback_issue_id(self.config_entry.entry_id)
+        if fallback:
+            LOGGER.warning(
+                "%s is in fallback mode (vendor models unbound): any command would switch "
+                "loads on, so nothing is sent until the nodes report MESH_READY:VENDOR",
+                self.config_entry.title,
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="mesh_fallback",
+                translation_placeholders={"mesh": self.config_entry.title},
+            )
+        else:
+            LOGGER.info("%s left fallback mode", self.config_entry.title)
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+
+    # ------------------------------------------------------------------ node data
+    def _node(self, node_id: int) -> NodeData:
+        node = self.data.nodes.get(node_id)
+        if node is None:
+            node = self.data.nodes[node_id] = NodeData(
+                node_id, address=self.connection.node_addresses.get(node_id)
+            )
+        return node
 
     def _take_info(self, info: NodeInfo) -> None:
         """Store a node's INFO (v1) and keep its device's versions current."""
         node = self._node(info.node_id)
         node.info = info
-        if not node.is_sensor:  # a relay: nothing to stale-check, it never reads
-            node.available = self.data.connected
+        if not node.is_sensor:  # a relay answers INFO and nothing else
+            node.last_seen = dt_util.utcnow()
+        self._update_device(node)
+
+    def _update_device(self, node: NodeData) -> None:
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device_by_identifier(
-            self.node_identifier(info.node_id), self.config_entry.entry_id
+        device = registry.async_get_device(
+            identifiers={self.node_identifier(node.node_id)}
         )
-        if device is not None and (
+        if device is None:
+            return
+        info = node.info
+        changes: dict[str, object] = {}
+        if info is not None and (
             device.sw_version != info.firmware or device.hw_version != info.hardware
         ):
-            registry.async_update_device(
-                device.id, sw_version=info.firmware, hw_version=info.hardware
-            )
+            changes |= {"sw_version": info.firmware, "hw_version": info.hardware}
+        if node.address is not None and not any(
+            kind == dr.CONNECTION_BLUETOOTH for kind, _ in device.connections
+        ):
+            changes["merge_connections"] = {(dr.CONNECTION_BLUETOOTH, node.address)}
+        if changes:
+            registry.async_update_device(device.id, **changes)  # type: ignore[arg-type]
 
     def _ingest(self, reading: Reading) -> None:
         node = self._node(reading.node_id)
-        now = time.monotonic()
+        now = dt_util.utcnow()
         previous = node.reading
         if node.energy_kwh is None:
             node.energy_kwh = 0.0
-        elif previous is not None and node.last_monotonic is not None:
-            elapsed = now - node.last_monotonic
+        elif previous is not None and node.last_seen is not None:
+            elapsed = now - node.last_seen
             if elapsed <= self.stale_timeout:  # never integrate across a gap
                 node.energy_kwh += (
-                    (previous.power_mw + reading.power_mw) / 2 * elapsed / MWS_PER_KWH
+                    (previous.power_mw + reading.power_mw)
+                    / 2
+                    * elapsed.total_seconds()
+                    / MWS_PER_KWH
                 )
         node.reading = reading
-        node.last_monotonic = now
-        node.last_seen = dt_util.utcnow()
+        node.last_seen = now
 
     def _update_availability(self) -> None:
-        now = time.monotonic()
+        now = dt_util.utcnow()
         for node in self.data.nodes.values():
-            if not node.is_sensor:  # relays: available while the mesh is reachable
-                node.available = self.data.connected and node.info is not None
-                continue
+            timeout = self.stale_timeout if node.is_sensor else RELAY_STALE_AFTER
             fresh = (
-                node.last_monotonic is not None
-                and now - node.last_monotonic <= self.stale_timeout
+                self.data.connected
+                and node.last_seen is not None
+                and now - node.last_seen <= timeout
             )
-            if fresh != node.available:
-                node.available = fresh
-                if fresh:
-                    LOGGER.info(
-                        "Node %s of mesh %s is back", node.node_id, self.mesh_id
-                    )
-                elif node.last_monotonic is not None:
-                    LOGGER.info(
-                        "Node %s of mesh %s has not answered for %.0f s: unavailable",
-                        node.node_id,
-                        self.mesh_id,
-                        self.stale_timeout,
-                    )
+            if fresh == node.available:
+                continue
+            node.available = fresh
+            if not fresh and node.last_seen is not None and self.data.connected:
+                LOGGER.info(
+                    "Node %s of %s has not answered for %s: unavailable",
+                    node.node_id,
+                    self.config_entry.title,
+                    timeout,
+                )
+                self._unavailable_logged.add(node.node_id)
+            elif fresh and node.node_id in self._unavailable_logged:
+                self._unavailable_logged.discard(node.node_id)
+                LOGGER.info(
+                    "Node %s of %s is back", node.node_id, self.config_entry.title
+                )
 
-    @property
-    def _issue_id(self) -> str:
-        return f"mesh_unreachable_{self.config_entry.entry_id}"
-
-    def _check_unreachable(self) -> None:
-        since = self._unreachable_since
-        if (
-            since is not None
-            and time.monotonic() - since >= UNREACHABLE_ISSUE_AFTER.total_seconds()
-        ):
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                self._issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="mesh_unreachable",
-                translation_placeholders={"mesh": self.config_entry.title},
-            )
-
+    # ------------------------------------------------------------------ polling
     async def _async_update_data(self) -> MeshData:
         """Poll the mesh with one ALL:READ (connecting first when needed)."""
-        if self.link is None or not self.link.is_connected:
-            if self._failover_task is not None and not self._failover_task.done():
+        link = self.link
+        if link is None or not link.is_connected:
+            if self.connection.failing_over:
                 self._update_availability()
-                return self.data  # failover owns the reconnection
+                return self.data  # the failover owns the reconnection
             try:
-                await self._async_connect_best()
+                link = await self.connection.async_connect()
             except UpdateFailed:
-                self._unreachable_since = self._unreachable_since or time.monotonic()
-                self._check_unreachable()
                 self._update_availability()
                 raise
-        link = self.link
-        assert link is not None
+        async with self.command_lock:
+            if self.data.fallback:
+                await self._async_check_fallback(link)
+            else:
+                await self._async_poll(link)
+        self._update_availability()
+        self.update_interval = poll_interval(len(self.sensor_node_ids()))
+        return self.data
+
+    async def _async_check_fallback(self, link: DcMeshLink) -> None:
+        """In fallback nothing is polled: only ask (harmlessly) whether it is over."""
+        try:
+            self._set_fallback(await link.probe_fallback())
+        except DcMeshError as err:
+            LOGGER.debug("Fallback probe of %s failed: %s", self.mesh_id, err)
+
+    async def _async_poll(self, link: DcMeshLink) -> None:
         # The first poll on a new link gathers until the mesh goes quiet (it finds the
-        # nodes); later polls stop as soon as every known node answered.
+        # nodes); later polls stop as soon as every known node answered, and ask the
+        # available nodes that missed the group read directly.
         expected = set() if self._discovery_poll else self.sensor_node_ids()
         self._polling = True
         try:
-            await link.read_all(expected=expected)
-            self._discovery_poll = False
-            self._read_failures = 0
-            self.data.gateway_node_id = link.gateway_node_id
+            readings = await link.read_all(expected=expected)
+            for node_id in sorted(expected - readings.keys()):
+                node = self.data.nodes.get(node_id)
+                if node is not None and node.available:
+                    try:
+                        await link.read(node_id)
+                    except LinkError:
+                        raise
+                    except DcMeshError as err:
+                        LOGGER.debug("Node %s missed the poll: %s", node_id, err)
+            await self._async_refresh_infos(link)
+        except FallbackModeError:
+            self._set_fallback(True)
+            return
         except DcMeshError as err:
-            if isinstance(err, LinkError) and self.link is None:
-                return self.data  # lost mid-read: the failover takes over
+            if isinstance(err, LinkError) and self.link is not link:
+                return  # lost mid-poll: the failover takes over
             self._read_failures += 1
             if self._read_failures >= MAX_READ_FAILURES:
                 # The BLE link is up but the node does not reach its mesh: use another.
                 LOGGER.info(
-                    "Mesh %s does not answer through %s; failing over",
-                    self.mesh_id,
+                    "%s does not answer through %s; failing over",
+                    self.config_entry.title,
                     link.address,
                 )
-                await link.disconnect()
-                self._handle_link_lost(link)
+                self.connection.drop(link)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="read_failed",
@@ -492,10 +373,18 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             ) from err
         finally:
             self._polling = False
-            self._update_availability()
-        await self._async_balance()
-        return self.data
+        self._discovery_poll = False
+        self._read_failures = 0
+        self.data.gateway_node_id = link.gateway_node_id
 
+    async def _async_refresh_infos(self, link: DcMeshLink) -> None:
+        """v1: ask every node for its INFO again now and then (relays only answer this)."""
+        if self._infos_at is None or dt_util.utcnow() - self._infos_at < INFO_INTERVAL:
+            return
+        self._infos_at = dt_util.utcnow()
+        await link.read_infos()
+
+    # ------------------------------------------------------------------ nodes
     def restore_energy(self, node_id: int, kwh: float) -> None:
         """Continue a node's energy total from the value restored after a restart."""
         if node_id in self._energy_restored:
@@ -525,103 +414,74 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         """Ids of every known node, relays included."""
         return set(self.data.nodes)
 
-    # ------------------------------------------------------------------ balancer
-    async def _async_balance(self) -> None:
-        link = self.link
-        if not self.balancer.enabled or link is None or not link.is_connected:
-            return
-        loads = [
-            NodeLoad(node.node_id, node.reading.duty, node.reading.power_mw)
-            for node in self.data.nodes.values()
-            if node.available and node.reading is not None
-        ]
-        for node_id, duty in self.balancer.plan(loads, time.monotonic()).items():
-            try:  # fire-and-forget: the next poll shows the effect
-                await link.set_duty(node_id, duty)
-            except LinkError:
-                return  # paused until the failover is done
-            except DcMeshError as err:
-                LOGGER.debug(
-                    "Balancer could not set node %s to %s %%: %s", node_id, duty, err
-                )
-
-    async def async_set_balancing(self, enabled: bool) -> None:
-        """Turn the power budget balancer on (freezing user duties) or off (restoring them).
-
-        Turning it off needs the link: the user's duties are sent back to every node that
-        answers. If one of them fails, balancing stays on (nothing is lost) and the error
-        is raised, so the user can try again.
-        """
-        if enabled == self.balancer.enabled:
-            return
-        if enabled:
-            self.balancer.enable(
-                {
-                    node.node_id: node.reading.duty
-                    for node in self.data.nodes.values()
-                    if node.reading is not None
-                }
-            )
-            self.async_update_listeners()
-            return
-        self._require_link()
-        ceilings = dict(self.balancer.ceilings)
-        self.balancer.disable()
-        try:
-            for node_id, duty in ceilings.items():
-                node = self.data.nodes.get(node_id)
-                if node is None or not node.available:
-                    LOGGER.info(
-                        "Node %s is unavailable: its duty is not restored", node_id
-                    )
-                    continue
-                await self.async_set_duty(node_id, duty, user=False)
-        except HomeAssistantError:
-            self.balancer.enable(ceilings)
-            raise
-        finally:
-            self.async_update_listeners()
+    async def async_shutdown(self) -> None:
+        """Stop polling and failing over; close the link."""
+        await super().async_shutdown()
+        if self._push_unsub is not None:
+            self._push_unsub()
+            self._push_unsub = None
+        if self._link_unsub is not None:
+            self._link_unsub()
+            self._link_unsub = None
+        await self.connection.async_close()
 
     # ------------------------------------------------------------------ commands
-    @contextmanager
-    def _command(self, target: str) -> Iterator[DcMeshLink]:
-        """The link for a user command; library errors become translated HA errors."""
-        link = self._require_link()
-        try:
-            yield link
-        except DcMeshError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"node": target, "error": str(err)},
-            ) from err
-
-    def _require_link(self) -> DcMeshLink:
-        if self.link is None or not self.link.is_connected:
+    def require_link(self) -> DcMeshLink:
+        """The link for a command; a translated error when there is none or in fallback."""
+        link = self.link
+        if link is None or not link.is_connected:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="not_connected",
                 translation_placeholders={"mesh": self.config_entry.title},
             )
-        return self.link
+        if self.data.fallback:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="mesh_fallback",
+                translation_placeholders={"mesh": self.config_entry.title},
+            )
+        return link
 
-    async def async_set_duty(
-        self, node_id: int, duty: int, *, user: bool = True
-    ) -> None:
-        """Set one node's duty and confirm it with a fresh reading."""
+    @asynccontextmanager
+    async def _command(self, target: str) -> AsyncIterator[DcMeshLink]:
+        """Hold the mesh for a command: no poll in between; translated errors; then publish.
+
+        A fallback acknowledgement seen meanwhile puts the mesh into fallback mode.
+        """
+        async with self.command_lock:
+            link = self.require_link()
+            try:
+                with translate_errors(self.config_entry.title, target):
+                    yield link
+            finally:
+                if link.fallback:
+                    self._set_fallback(True)
+                self._update_availability()
+                self.async_update_listeners()
+
+    @staticmethod
+    def _check_duty(duty: int) -> None:
         if not 0 <= duty <= 100:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="invalid_duty",
                 translation_placeholders={"duty": str(duty)},
             )
-        with self._command(str(node_id)) as link:
-            await link.set_duty(node_id, duty)
-            reading = await link.read(node_id)
+
+    async def async_set_duty(
+        self, node_id: int, duty: int, *, user: bool = True
+    ) -> None:
+        """Set one node's duty and confirm it with the node's own fresh reading.
+
+        A user's duty is the balancer's limit for the node before anything is sent, so a
+        balancer round cannot undo it.
+        """
+        self._check_duty(duty)
         if user:
             self.balancer.set_user_duty(node_id, duty)
-        self._update_availability()
-        self.async_update_listeners()
+        async with self._command(str(node_id)) as link:
+            reading = await link.set_duty_confirmed(node_id, duty)
         if reading.duty != duty:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -633,15 +493,44 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 },
             )
 
-    async def async_set_mesh_duty(self, duty: int) -> None:
-        """Set every node's duty with one mesh command, then read the mesh back."""
-        with self._command("ALL") as link:
-            await link.set_duty("ALL", duty)
-        for node_id in self.sensor_node_ids():
+    async def async_set_mesh_duty(self, duty: int) -> list[int]:
+        """Set every measuring node's duty; return the node ids that confirmed it.
+
+        One group command first. Group messages are not acknowledged in a mesh, so every
+        node is read back, and the ones that missed it get a unicast DUTY. Raises, after
+        trying them all, when a node did not confirm, naming it.
+        """
+        self._check_duty(duty)
+        nodes = self.sensor_node_ids()
+        for node_id in nodes:
             self.balancer.set_user_duty(node_id, duty)
-        await self.async_request_refresh()
+        async with self._command("ALL") as link:
+            await link.set_duty("ALL", duty)
+            readings = await link.read_all(expected=nodes)
+            confirmed = {n for n, r in readings.items() if r.duty == duty} & nodes
+            for node_id in sorted(nodes - confirmed):
+                try:
+                    reading = await link.set_duty_confirmed(node_id, duty)
+                except LinkError, FallbackModeError:
+                    raise
+                except DcMeshError as err:
+                    LOGGER.debug("Node %s did not take duty %s: %s", node_id, duty, err)
+                    continue
+                if reading.duty == duty:
+                    confirmed.add(node_id)
+        if missing := nodes - confirmed:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="mesh_duty_not_confirmed",
+                translation_placeholders={
+                    "mesh": self.config_entry.title,
+                    "duty": str(duty),
+                    "nodes": ", ".join(str(n) for n in sorted(missing)),
+                },
+            )
+        return sorted(confirmed)
 
     async def async_ramp(self, node_id: int) -> None:
         """Run the node's RAMP sequence."""
-        with self._command(str(node_id)) as link:
+        async with self._command(str(node_id)) as link:
             await link.ramp(node_id)

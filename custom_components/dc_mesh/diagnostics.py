@@ -6,12 +6,13 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ADDRESS, CONF_EXCLUDED_ADDRESSES
+from .const import CONF_EXCLUDED_ADDRESSES
 from .coordinator import DcMeshConfigEntry
 
-TO_REDACT = {CONF_ADDRESS, CONF_EXCLUDED_ADDRESSES, "gateway_address"}
+TO_REDACT = {CONF_ADDRESS, CONF_EXCLUDED_ADDRESSES, "gateway_address", "address"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -33,14 +34,15 @@ async def async_get_config_entry_diagnostics(
                 "gateway_node_id": data.gateway_node_id,
                 "mode": data.mode.value if data.mode else None,
                 "failover_count": data.failover_count,
-                "candidates": len(coordinator.candidates()),
+                "fallback": data.fallback,
+                "candidates": len(coordinator.connection.candidates()),
                 "link_stats": asdict(link.stats) if link is not None else None,
             },
             TO_REDACT,
         ),
         "balancer": {
             "enabled": coordinator.balancer.enabled,
-            "threshold_mw": coordinator.balancer.threshold_mw,
+            "budget_mw": coordinator.balancer.budget_mw,
             "priority_node": coordinator.balancer.priority_node,
             "ceilings": dict(coordinator.balancer.ceilings),
         },

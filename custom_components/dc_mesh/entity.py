@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from homeassistant.core import callback
-from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.device_registry import CONNECTION_BLUETOOTH, DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import MANUFACTURER
-from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, NodeData
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
 from .dcmesh import NodeRole
+from .models import NodeData
 
 
 def async_add_node_entities(
@@ -68,7 +69,8 @@ class DcMeshNodeEntity(DcMeshEntity):
         super().__init__(coordinator)
         self.node_id = node_id
         self._attr_unique_id = f"{coordinator.mesh_id}_{node_id}_{key}"
-        info = self.node.info
+        node = self.node
+        info = node.info
         self._attr_device_info = DeviceInfo(
             identifiers={coordinator.node_identifier(node_id)},
             manufacturer=MANUFACTURER,
@@ -77,10 +79,19 @@ class DcMeshNodeEntity(DcMeshEntity):
             else "DC-Monitor universal node",
             hw_version=info.hardware if info is not None else None,
             sw_version=info.firmware if info is not None else None,
+            # "<mesh> node <id>": entity ids and names stay apart between meshes.
             translation_key="node",
-            translation_placeholders={"node_id": str(node_id)},
+            translation_placeholders={
+                "mesh": coordinator.config_entry.title,
+                "node_id": str(node_id),
+            },
             via_device_id=coordinator.hub_device_id,
         )
+        if node.address is not None:
+            # An address learned later is added to the device by the coordinator.
+            self._attr_device_info["connections"] = {
+                (CONNECTION_BLUETOOTH, node.address)
+            }
 
     @property
     def node(self) -> NodeData:

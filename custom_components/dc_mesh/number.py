@@ -78,7 +78,7 @@ class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):
 
 
 class DcMeshBudgetNumber(DcMeshHubEntity, RestoreNumber):
-    """The power threshold of the budget balancer (the budget is this minus 500 mW).
+    """The power budget of the mesh: the balancer keeps the total 500 mW below it.
 
     Restored after a restart.
     """
@@ -86,18 +86,18 @@ class DcMeshBudgetNumber(DcMeshHubEntity, RestoreNumber):
     entity_description = BUDGET
 
     async def async_added_to_hass(self) -> None:
-        """Take the threshold the user set before the restart."""
+        """Take the budget the user set before the restart."""
         await super().async_added_to_hass()
         last = await self.async_get_last_number_data()
         if last is not None and last.native_value is not None:
-            self.coordinator.balancer.threshold_mw = last.native_value * 1000
+            self.coordinator.balancer.budget_mw = last.native_value * 1000
 
     @property
     def native_value(self) -> float:
-        """The threshold in W."""
-        return self.coordinator.balancer.threshold_mw / 1000
+        """The budget in W, as the user set it."""
+        return self.coordinator.balancer.budget_mw / 1000
 
     async def async_set_native_value(self, value: float) -> None:
-        """Set the threshold."""
-        self.coordinator.balancer.threshold_mw = value * 1000
+        """Set the budget."""
+        self.coordinator.balancer.budget_mw = value * 1000
         self.async_write_ha_state()

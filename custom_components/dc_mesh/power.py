@@ -3,7 +3,8 @@
 Pure logic (no I/O, no Home Assistant state), re-created from the behaviour of the v0.7 gateway's
 PowerManager and improved:
 
-- budget = threshold - headroom (500 mW);
+- the user sets the budget; the balancer aims 500 mW (headroom) below it, so readings that
+  fluctuate stay within it;
 - the budget is shared equally among the nodes that answer, or with a priority node weighted 2.0;
   a share that a node cannot use (its load at full allowed duty is smaller) goes to the others
   (water-filling, where the v0.7 manager only redistributed the priority node's surplus);
@@ -42,13 +43,13 @@ class PowerBalancer:
     def __init__(
         self,
         *,
-        threshold_mw: float,
+        budget_mw: float,
         headroom_mw: float = 500.0,
         max_step: int = 10,
         cooldown: float = 5.0,
     ) -> None:
         """Create a disabled balancer."""
-        self.threshold_mw = threshold_mw
+        self.budget_mw = budget_mw
         self.headroom_mw = headroom_mw
         self.max_step = max_step
         self.cooldown = cooldown
@@ -59,9 +60,9 @@ class PowerBalancer:
         self.enabled = False
 
     @property
-    def budget_mw(self) -> float:
-        """Power the mesh may draw: the threshold minus the headroom."""
-        return max(self.threshold_mw - self.headroom_mw, 0.0)
+    def target_mw(self) -> float:
+        """The total the balancer aims for: the budget minus the headroom."""
+        return max(self.budget_mw - self.headroom_mw, 0.0)
 
     @property
     def ceilings(self) -> Mapping[int, int]:
@@ -95,7 +96,7 @@ class PowerBalancer:
                 self._slopes[load.node_id] = load.power_mw / load.duty
         if self._last_round is not None and now - self._last_round < self.cooldown:
             return {}
-        budget = self.budget_mw
+        budget = self.target_mw
         total = sum(load.power_mw for load in loads)
         over_ceiling = any(load.duty > self._ceilings[load.node_id] for load in loads)
         if abs(total - budget) <= DEAD_BAND * budget and not over_ceiling:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+import re
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
@@ -14,18 +16,19 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
-    PERCENTAGE,
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
     UnitOfPower,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, MeshData, NodeData
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
 from .entity import DcMeshHubEntity, DcMeshNodeEntity, async_add_node_entities
+from .models import MeshData, NodeData
 
 PARALLEL_UPDATES = 0
 
@@ -46,8 +49,10 @@ class DcMeshHubSensorEntityDescription(SensorEntityDescription):
 
 
 NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
+    # DC readings: translation keys give them DC icons (the device class icons are AC's).
     DcMeshNodeSensorEntityDescription(
         key="voltage",
+        translation_key="voltage",
         device_class=SensorDeviceClass.VOLTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
@@ -56,6 +61,7 @@ NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
     ),
     DcMeshNodeSensorEntityDescription(
         key="current",
+        translation_key="current",
         device_class=SensorDeviceClass.CURRENT,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricCurrent.MILLIAMPERE,
@@ -70,13 +76,6 @@ NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         suggested_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=2,
         value_fn=lambda node: node.reading.power_mw if node.reading else None,
-    ),
-    DcMeshNodeSensorEntityDescription(
-        key="duty",
-        translation_key="duty",
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=PERCENTAGE,
-        value_fn=lambda node: node.reading.duty if node.reading else None,
     ),
     DcMeshNodeSensorEntityDescription(
         key="last_seen",
@@ -95,12 +94,14 @@ FIRMWARE_SENSOR = DcMeshNodeSensorEntityDescription(
     value_fn=lambda node: node.info.firmware if node.info else None,
 )
 
+# Stored in kWh (restored totals stay comparable), shown in Wh: a few-watt load visibly counts.
 ENERGY_SENSOR = SensorEntityDescription(
     key="energy",
     device_class=SensorDeviceClass.ENERGY,
     state_class=SensorStateClass.TOTAL_INCREASING,
     native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-    suggested_display_precision=3,
+    suggested_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+    suggested_display_precision=1,
 )
 
 HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
@@ -117,13 +118,14 @@ HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
     DcMeshHubSensorEntityDescription(
         key="gateway_node",
         translation_key="gateway_node",
+        entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.gateway_node_id,
     ),
+    # Counts from 0 at every start of Home Assistant: not a statistic (no state class).
     DcMeshHubSensorEntityDescription(
         key="failover_count",
         translation_key="failover_count",
         entity_category=EntityCategory.DIAGNOSTIC,
-        state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda data: data.failover_count,
         needs_link=False,
     ),
@@ -137,6 +139,7 @@ async def async_setup_entry(
 ) -> None:
     """Add hub sensors now and node sensors whenever a node appears."""
     coordinator = entry.runtime_data
+    _async_remove_duty_sensors(hass, entry)
     async_add_entities(
         DcMeshHubSensor(coordinator, description) for description in HUB_SENSORS
     )
@@ -158,6 +161,16 @@ async def async_setup_entry(
         lambda: (n.node_id for n in coordinator.data.nodes.values() if n.info),
         lambda node_id: [DcMeshNodeSensor(coordinator, node_id, FIRMWARE_SENSOR)],
     )
+
+
+@callback
+def _async_remove_duty_sensors(hass: HomeAssistant, entry: DcMeshConfigEntry) -> None:
+    """Remove the "Duty" sensors of earlier versions (the "Duty cycle" number shows it)."""
+    registry = er.async_get(hass)
+    duty = re.compile(rf"{re.escape(entry.runtime_data.mesh_id)}_\d+_duty")
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.domain == SENSOR_DOMAIN and duty.fullmatch(entity.unique_id):
+            registry.async_remove(entity.entity_id)
 
 
 class DcMeshNodeSensor(DcMeshNodeEntity, SensorEntity):

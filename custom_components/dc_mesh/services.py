@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
-from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.helpers import config_validation as cv, service
+from homeassistant.util.json import JsonValueType
 import probatio as vol
 
 from .const import DOMAIN
@@ -23,31 +28,23 @@ SET_MESH_DUTY_SCHEMA = vol.Schema(
 )
 
 
-def _loaded_entry(hass: HomeAssistant, entry_id: str) -> DcMeshConfigEntry:
-    entry: DcMeshConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_config_entry",
-            translation_placeholders={"entry_id": entry_id},
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_loaded",
-            translation_placeholders={"mesh": entry.title},
-        )
-    return entry
-
-
-async def _async_set_mesh_duty(call: ServiceCall) -> None:
-    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    await entry.runtime_data.async_set_mesh_duty(call.data[ATTR_DUTY])
+async def _async_set_mesh_duty(call: ServiceCall) -> ServiceResponse:
+    entry: DcMeshConfigEntry = service.async_get_config_entry(
+        call.hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID]
+    )
+    confirmed: list[JsonValueType] = list(
+        await entry.runtime_data.async_set_mesh_duty(call.data[ATTR_DUTY])
+    )
+    return {"confirmed_nodes": confirmed}
 
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, for all meshes)."""
     hass.services.async_register(
-        DOMAIN, SERVICE_SET_MESH_DUTY, _async_set_mesh_duty, schema=SET_MESH_DUTY_SCHEMA
+        DOMAIN,
+        SERVICE_SET_MESH_DUTY,
+        _async_set_mesh_duty,
+        schema=SET_MESH_DUTY_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )

@@ -79,8 +79,8 @@ class DcMeshBalancingSwitch(DcMeshHubEntity, SwitchEntity, RestoreEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Start balancing: the current duties become each node's ceiling."""
-        await self.coordinator.async_set_balancing(True)
+        await self.coordinator.balancer_control.async_set_enabled(True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Stop balancing and restore the user's duties."""
-        await self.coordinator.async_set_balancing(False)
+        await self.coordinator.balancer_control.async_set_enabled(False)

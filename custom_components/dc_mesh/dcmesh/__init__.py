@@ -28,6 +28,7 @@ from .exceptions import (
     CommandError,
     DcMeshError,
     DeviceError,
+    FallbackModeError,
     InvalidNodeError,
     LinkError,
     MeshSendError,
@@ -37,6 +38,7 @@ from .exceptions import (
     ProtocolError,
     ResponseTimeoutError,
 )
+from .failover import Candidate, FailoverPolicy, FailoverTiming
 from .link import DcMeshLink, LinkStats
 from .models import (
     Ack,
@@ -67,6 +69,7 @@ __all__ = [
     "SERVICE_UUID",
     "Ack",
     "Advertisement",
+    "Candidate",
     "CharacteristicMissingError",
     "CommandError",
     "DcMeshError",
@@ -74,6 +77,9 @@ __all__ = [
     "DeviceError",
     "ErrorReply",
     "Event",
+    "FailoverPolicy",
+    "FailoverTiming",
+    "FallbackModeError",
     "InvalidNodeError",
     "LinkError",
     "LinkStats",

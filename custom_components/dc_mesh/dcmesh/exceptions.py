@@ -61,6 +61,19 @@ class MeshTimeoutError(DeviceError):
         self.node_id = node_id
 
 
+class FallbackModeError(DeviceError):
+    """`SENT:ON(fallback)`/`SENT:OFF(fallback)`: the mesh's vendor models are unbound.
+
+    A v0.7 node in this state turns every command but STOP/OFF into Generic OnOff = 1: the
+    load goes to 100 %. Whatever was asked, it was not done, and nothing should be sent to
+    the mesh until it reports MESH_READY:VENDOR.
+    """
+
+    def __init__(self, command: str) -> None:
+        """Record the fallback acknowledgement the node sent."""
+        super().__init__("FALLBACK", command)
+
+
 class ResponseTimeoutError(DcMeshError):
     """No answer arrived before our own deadline."""
 

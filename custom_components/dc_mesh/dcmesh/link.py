@@ -24,6 +24,7 @@ from .exceptions import (
     CharacteristicMissingError,
     CommandError,
     DeviceError,
+    FallbackModeError,
     InvalidNodeError,
     LinkError,
     MeshSendError,
@@ -43,6 +44,7 @@ from .models import (
     ProtocolMode,
     Reading,
     Sent,
+    StatusLine,
 )
 
 if TYPE_CHECKING:
@@ -103,8 +105,20 @@ def _device_error(reply: ErrorReply, node: int | None) -> DeviceError:
     return _ERRORS.get(reply.kind, DeviceError)(reply.kind, reply.detail)
 
 
+# The vendor models got their application key: the mesh left fallback mode.
+MESH_READY_VENDOR = "MESH_READY:VENDOR"
+# A command no firmware knows: v0.7 stops a running MONITOR before it refuses any command,
+# so this ends the fallback probe's monitor without actuating anything.
+STOP_MONITOR_PROBE = b"0:NOP"
+
+
 def _raise_on_failure(event: Event, node: int | None) -> None:
-    """Raise when `event` is an error reply, or a mesh timeout of `node` (any if None)."""
+    """Raise on an error reply, a fallback acknowledgement, or a mesh timeout of `node`.
+
+    A mesh timeout counts when it names `node`, or any node when `node` is None.
+    """
+    if isinstance(event, Sent) and event.fallback:
+        raise FallbackModeError(event.command)
     if isinstance(event, ErrorReply):
         raise _device_error(event, node)
     if isinstance(event, MeshTimeout) and (node is None or event.node_id == node):
@@ -126,6 +140,7 @@ class DcMeshLink:
         reply_timeout: float = 6.0,
         quiet_period: float = 0.6,
         info_timeout: float = 2.0,
+        write_timeout: float = 5.0,
         max_attempts: int = 3,
     ) -> None:
         """Prepare a link; nothing happens on the radio until `connect`."""
@@ -136,6 +151,7 @@ class DcMeshLink:
         self._reply_timeout = reply_timeout
         self._quiet_period = quiet_period
         self._info_timeout = info_timeout
+        self._write_timeout = write_timeout
         self._max_attempts = max_attempts
         self._client: BleakClientWithServiceCache | None = None
         self._established = False
@@ -148,6 +164,8 @@ class DcMeshLink:
         self._mode: ProtocolMode | None = None
         self._infos: dict[int, NodeInfo] = {}
         self._local_node_id: int | None = None
+        self._fallback = False
+        self._background: set[asyncio.Task[None]] = set()
         self.stats = LinkStats()
 
     @property
@@ -164,6 +182,16 @@ class DcMeshLink:
     def mode(self) -> ProtocolMode | None:
         """The negotiated protocol, None before the first connection."""
         return self._mode
+
+    @property
+    def fallback(self) -> bool:
+        """Whether the mesh answered a command in fallback mode (until MESH_READY:VENDOR)."""
+        return self._fallback
+
+    @property
+    def gateway_info(self) -> NodeInfo | None:
+        """The INFO line of the connected node itself (`GW:1`, v1 only)."""
+        return next((info for info in self._infos.values() if info.gateway), None)
 
     @property
     def infos(self) -> dict[int, NodeInfo]:
@@ -212,12 +240,17 @@ class DcMeshLink:
                 raise LinkError(f"{self._name}: cannot connect: {err}") from err
             self._client = client
             try:
-                await client.start_notify(DATA_CHAR_UUID, self._on_notification)
+                async with asyncio.timeout(self._write_timeout):
+                    await client.start_notify(DATA_CHAR_UUID, self._on_notification)
                 await self._negotiate()
+                if self._mode is ProtocolMode.LEGACY:
+                    await self._probe_fallback()
             except BaseException as err:
                 await self._close(client)
                 if isinstance(err, BleakError):
                     raise LinkError(f"{self._name}: cannot subscribe: {err}") from err
+                if isinstance(err, TimeoutError):
+                    raise LinkError(f"{self._name}: subscribing timed out") from err
                 raise
             self._established = True
             self.stats.connects += 1
@@ -245,6 +278,8 @@ class DcMeshLink:
             until = deadline
             while (event := await inbox.next(until)) is not None:
                 if isinstance(event, Sent):
+                    if event.fallback:
+                        raise FallbackModeError(event.command)
                     forwarded = True
                 elif isinstance(event, Reading):
                     if not forwarded:
@@ -283,6 +318,32 @@ class DcMeshLink:
         """Set the PWM duty (0..100 %) of one node or of all."""
         await self._command(target, "DUTY", duty)
 
+    async def set_duty_confirmed(self, node: int, duty: int) -> Reading:
+        """Set one node's duty and read it back, both under one hold of the link.
+
+        Nothing else (a poll, the balancer) can send in between. The confirmation is the
+        node's own reading after the command: a reading with another duty (a leftover of an
+        earlier poll) does not end the wait, the last one is returned if none matches.
+        """
+        async with self._operation_lock:
+            await self._command_locked(node, "DUTY", duty)
+            async with self._send(encode_command(node, "READ")) as inbox:
+                deadline = asyncio.get_running_loop().time() + self._reply_timeout
+                last: Reading | None = None
+                while (event := await inbox.next(deadline)) is not None:
+                    if isinstance(event, Reading) and event.node_id == node:
+                        last = event
+                        if event.duty == duty:
+                            break
+                    else:
+                        _raise_on_failure(event, node)
+        if last is None:
+            raise ResponseTimeoutError(
+                f"{self._name}: node {node} did not answer READ within "
+                f"{self._reply_timeout} s"
+            )
+        return last
+
     async def ramp(self, target: int | Literal["ALL"]) -> None:
         """Run the duty ramp on one node or on all."""
         await self._command(target, "RAMP")
@@ -305,17 +366,44 @@ class DcMeshLink:
             f"{self._name}: node {node} did not answer INFO within {self._reply_timeout} s"
         )
 
+    async def read_infos(self) -> dict[int, NodeInfo]:
+        """Ask every node for its INFO line (v1); gather until the mesh goes quiet."""
+        if self._mode is not ProtocolMode.V1:
+            raise CommandError("INFO needs protocol v1")
+        infos: dict[int, NodeInfo] = {}
+        async with self._exchange(encode_command("ALL", "INFO")) as inbox:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._reply_timeout
+            until = deadline
+            while (event := await inbox.next(until)) is not None:
+                if isinstance(event, NodeInfo):
+                    infos[event.node_id] = event
+                    until = min(deadline, loop.time() + self._quiet_period)
+        return infos
+
     async def _command(
         self, target: int | Literal["ALL"], verb: str, value: int | None = None
     ) -> None:
-        """Send a command; return once it is acknowledged by SENT, ACK, ONOFF or DATA."""
+        async with self._operation_lock:
+            await self._command_locked(target, verb, value)
+
+    async def _command_locked(
+        self, target: int | Literal["ALL"], verb: str, value: int | None = None
+    ) -> None:
+        """Send a command; return once it is acknowledged by SENT, ACK, ONOFF or DATA.
+
+        A fallback acknowledgement is a failure (`FallbackModeError`): the node did
+        something else than what was asked.
+        """
         payload = encode_command(target, verb, value)
         node = None if isinstance(target, str) else target
-        async with self._exchange(payload) as inbox:
+        async with self._send(payload) as inbox:
             deadline = asyncio.get_running_loop().time() + self._reply_timeout
             while (event := await inbox.next(deadline)) is not None:
-                if isinstance(event, Sent) and (
-                    event.fallback or event.command.partition(":")[0] == verb
+                if (
+                    isinstance(event, Sent)
+                    and not event.fallback
+                    and event.command.partition(":")[0] == verb
                 ):
                     return
                 if isinstance(event, Ack | OnOff | Reading) and (
@@ -418,25 +506,80 @@ class DcMeshLink:
                     )
         self._mode = ProtocolMode.V1
 
+    async def probe_fallback(self) -> bool:
+        """v0.7: ask again whether the mesh is in fallback mode; return the answer."""
+        await self._probe_fallback()
+        return self._fallback
+
+    async def _probe_fallback(self) -> None:
+        """Find out, without actuating anything, whether a v0.7 mesh is in fallback mode.
+
+        In fallback (vendor client model unbound) a v0.7 node turns every command but
+        STOP/OFF into Generic OnOff = 1, READ included, and nothing it sends on its own
+        tells the state. MONITOR is the one command whose answer depends on it with no side
+        effect: `ERROR:NOT_READY` in fallback; `SENT:MONITOR` when bound, which starts a
+        read-only 1 s poll that an unknown command then stops.
+        """
+        async with self._exchange(encode_command("ALL", "MONITOR")) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, ErrorReply) and event.kind == "NOT_READY":
+                    self._fallback = True
+                    return
+                if isinstance(event, Sent) and event.command.upper() == "MONITOR":
+                    break
+            else:
+                raise ResponseTimeoutError(
+                    f"{self._name}: no answer to ALL:MONITOR within {self._reply_timeout} s"
+                )
+        self._fallback = False
+        async with self._exchange(STOP_MONITOR_PROBE) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, ErrorReply) and event.kind == "UNKNOWN_CMD":
+                    return
+        _LOGGER.debug("%s: the monitor probe's stop was not answered", self._name)
+
     @asynccontextmanager
     async def _exchange(self, payload: bytes) -> AsyncIterator[_Inbox]:
         """Hold the operation lock, write `payload` and yield the replies' inbox."""
-        async with self._operation_lock:
-            client = self._client
-            if client is None:
-                raise NotConnectedError(f"{self._name}: not connected")
-            inbox = self._inbox = _Inbox()
-            try:
+        async with self._operation_lock, self._send(payload) as inbox:
+            yield inbox
+
+    @asynccontextmanager
+    async def _send(self, payload: bytes) -> AsyncIterator[_Inbox]:
+        """Write `payload` (the caller holds the operation lock); yield the replies' inbox.
+
+        The write has a deadline: a proxy that stalls it holds every other command, so a
+        stalled write counts as a lost link.
+        """
+        client = self._client
+        if client is None:
+            raise NotConnectedError(f"{self._name}: not connected")
+        inbox = self._inbox = _Inbox()
+        try:
+            async with asyncio.timeout(self._write_timeout):
                 await client.write_gatt_char(COMMAND_CHAR_UUID, payload, response=True)
-            except BleakError as err:
-                self._inbox = None
-                if client is self._client and not client.is_connected:
-                    self._lose_link()
-                raise LinkError(f"{self._name}: write failed: {err}") from err
-            try:
-                yield inbox
-            finally:
-                self._inbox = None
+        except TimeoutError as err:
+            self._inbox = None
+            if client is self._client:
+                self._lose_link()
+                self._disconnect_in_background(client)
+            raise LinkError(f"{self._name}: write timed out") from err
+        except BleakError as err:
+            self._inbox = None
+            if client is self._client and not client.is_connected:
+                self._lose_link()
+            raise LinkError(f"{self._name}: write failed: {err}") from err
+        try:
+            yield inbox
+        finally:
+            self._inbox = None
+
+    def _disconnect_in_background(self, client: BleakClientWithServiceCache) -> None:
+        task = asyncio.get_running_loop().create_task(self._close(client))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _fail_pending(self, error: LinkError) -> None:
         if self._inbox is not None:
@@ -483,6 +626,10 @@ class DcMeshLink:
             return
         if isinstance(event, NodeInfo):
             self._infos[event.node_id] = event
+        elif isinstance(event, Sent) and event.fallback:
+            self._fallback = True
+        elif isinstance(event, StatusLine) and event.text == MESH_READY_VENDOR:
+            self._fallback = False
         if self._inbox is not None:
             self._inbox.put(event)
         for callback in list(self._callbacks):

@@ -9,7 +9,8 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dc_mesh.const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
+from homeassistant.const import CONF_ADDRESS
+from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
 SENSOR_NODES = 4
@@ -24,8 +25,8 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 def fast_link_timing() -> Iterator[None]:
     """The simulated mesh answers in milliseconds: shorten the link's waits to match."""
     with (
-        patch("custom_components.dc_mesh.coordinator.LINK_REPLY_TIMEOUT", 1.0),
-        patch("custom_components.dc_mesh.coordinator.LINK_QUIET_PERIOD", 0.15),
+        patch("custom_components.dc_mesh.connection.LINK_REPLY_TIMEOUT", 1.0),
+        patch("custom_components.dc_mesh.connection.LINK_QUIET_PERIOD", 0.15),
     ):
         yield
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
+from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh.const import (
-    CONF_ADDRESS,
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
-    CONF_POLL_INTERVAL,
     CONF_STALE_TIMEOUT,
     DOMAIN,
 )
@@ -137,7 +137,6 @@ async def test_options_flow_legacy_exclusions(
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
-            CONF_POLL_INTERVAL: 5,
             CONF_STALE_TIMEOUT: 30,
             CONF_EXCLUDED_ADDRESSES: [neighbour],
         },
@@ -145,10 +144,10 @@ async def test_options_flow_legacy_exclusions(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     coordinator = loaded_entry.runtime_data
-    assert coordinator.update_interval is not None
-    assert coordinator.update_interval.total_seconds() == 5
-    assert coordinator.stale_timeout == 30
-    assert neighbour not in {info.address for info in coordinator.candidates()}
+    assert coordinator.stale_timeout == timedelta(seconds=30)
+    assert neighbour not in {
+        info.address for info in coordinator.connection.candidates()
+    }
 
 
 async def test_reconfigure_preferred_node(
@@ -268,19 +267,24 @@ async def test_reconfigure_without_nodes(
 async def test_options_flow_v1_mesh(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
+    """Any mesh can leave out nodes; v1 nodes are listed by their node id."""
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
-    schema_keys = {str(key) for key in result["data_schema"].schema}
-    assert (
-        CONF_EXCLUDED_ADDRESSES not in schema_keys
-    )  # v1 nodes say which mesh they are in
+    schema = result["data_schema"].schema
+    assert {str(key) for key in schema} == {CONF_STALE_TIMEOUT, CONF_EXCLUDED_ADDRESSES}
+    selector = next(v for k, v in schema.items() if str(k) == CONF_EXCLUDED_ADDRESSES)
+    labels = {option["label"] for option in selector.config["options"]}
+    assert f"Node 2 ({mesh.node(2).mac})" in labels
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_POLL_INTERVAL: 30, CONF_STALE_TIMEOUT: 120}
+        result["flow_id"],
+        {CONF_STALE_TIMEOUT: 120, CONF_EXCLUDED_ADDRESSES: [mesh.node(3).mac]},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     coordinator = loaded_entry.runtime_data
-    assert coordinator.update_interval.total_seconds() == 30
-    assert coordinator.stale_timeout == 120
+    assert coordinator.stale_timeout == timedelta(seconds=120)
+    assert mesh.node(3).mac not in {
+        info.address for info in coordinator.connection.candidates()
+    }
 
 
 async def test_mesh_membership_rules(hass: HomeAssistant, mesh: Mesh) -> None:
@@ -292,4 +296,5 @@ async def test_mesh_membership_rules(hass: HomeAssistant, mesh: Mesh) -> None:
     assert mesh_id_of(info) == mesh_key(mesh)
     # No service data (field firmware) or unreadable service data: the site's legacy mesh.
     assert mesh_id_of(_with_service_data(info, None)) == "legacy"
-    assert mesh_id_of(_with_service_data(info, b"\x07")) == "legacy"
+    # Service data we cannot read (a later format, garbage) is no v0.7 node: no mesh.
+    assert mesh_id_of(_with_service_data(info, b"\x07")) is None

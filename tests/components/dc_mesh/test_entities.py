@@ -1,11 +1,23 @@
-"""Hub controls (budget, balancing, priority), the RAMP button, actions on unloaded entries,
-device removal through the registry, and a gateway whose mesh side is dead."""
+"""Entity names, units and categories, hub controls (budget, balancing, priority), the RAMP
+button, actions on unloaded entries, device removal through the registry, and a gateway whose
+mesh side is dead."""
 
 from __future__ import annotations
 
 import asyncio
 
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    ATTR_FRIENDLY_NAME,
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfPower,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -15,8 +27,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.dc_mesh.const import DOMAIN
-from simulator.mesh import Mesh
+from custom_components.dc_mesh.const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
+from simulator.ha import async_register_mesh
+from simulator.mesh import Latencies, Mesh
 
 from . import wait_for
 from .conftest import mesh_key
@@ -26,6 +39,134 @@ def _entity(hass: HomeAssistant, platform: str, unique_id: str) -> str:
     entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
     assert entity_id is not None
     return entity_id
+
+
+async def test_node_names_say_which_mesh(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """Two meshes: node devices and entity ids carry the mesh, so nothing collides."""
+    neighbour = Mesh(latencies=Latencies.fast(), seed=8, mesh_id=0x0BADCAFE)
+    for _ in range(2):
+        neighbour.add_node()
+    # Both simulated meshes share the simulator's adapter and its connection slots.
+    unregister = async_register_mesh(
+        hass, neighbour, source="dc_mesh_sim_neighbour", connection_slots=0
+    )
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        title="DC Mesh 0badcafe",
+        unique_id="0badcafe",
+        data={CONF_MESH_ID: "0badcafe", CONF_ADDRESS: neighbour.node(0).mac},
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done()
+    try:
+        key = mesh_key(mesh)
+        devices = dr.async_get(hass)
+        for entry, mesh_id, title in (
+            (loaded_entry, key, loaded_entry.title),
+            (other, "0badcafe", "DC Mesh 0badcafe"),
+        ):
+            voltage = _entity(hass, "sensor", f"{mesh_id}_1_voltage")
+            assert voltage == f"sensor.dc_mesh_{mesh_id}_node_1_voltage"
+            state = hass.states.get(voltage)
+            assert state.attributes[ATTR_FRIENDLY_NAME] == f"{title} node 1 Voltage"
+            device = devices.async_get_device_by_identifier(
+                (DOMAIN, f"{mesh_id}_1"), entry.entry_id
+            )
+            assert device.name == f"{title} node 1"
+    finally:
+        await hass.config_entries.async_unload(other.entry_id)
+        await hass.async_block_till_done()
+        unregister()
+
+
+async def test_node_device_has_its_bluetooth_address(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    devices = dr.async_get(hass)
+    key = mesh_key(mesh)
+    for node_id in range(4):
+        device = devices.async_get_device_by_identifier(
+            (DOMAIN, f"{key}_{node_id}"), loaded_entry.entry_id
+        )
+        assert device is not None
+        assert (dr.CONNECTION_BLUETOOTH, mesh.node(node_id).mac) in device.connections
+    hub = devices.async_get_device_by_identifier((DOMAIN, key), loaded_entry.entry_id)
+    assert not hub.connections
+
+
+async def test_dc_readings(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """A node's readings in DC units; its duty is the number's, not a second sensor."""
+    key = mesh_key(mesh)
+    registry = er.async_get(hass)
+    units = {
+        "voltage": UnitOfElectricPotential.VOLT,
+        "current": UnitOfElectricCurrent.MILLIAMPERE,
+        "power": UnitOfPower.WATT,
+        # Counted in kWh (restored totals), shown in Wh so a small load visibly counts.
+        "energy": UnitOfEnergy.WATT_HOUR,
+    }
+    for name, unit in units.items():
+        entity_id = _entity(hass, "sensor", f"{key}_1_{name}")
+        assert entity_id == f"sensor.dc_mesh_{key}_node_1_{name}"
+        state = hass.states.get(entity_id)
+        assert state.attributes[ATTR_UNIT_OF_MEASUREMENT] == unit
+        assert float(state.state) >= 0
+    energy = registry.async_get(_entity(hass, "sensor", f"{key}_1_energy"))
+    assert energy.options["sensor"]["suggested_display_precision"] == 1
+    state = hass.states.get(energy.entity_id)
+    assert state.attributes[ATTR_STATE_CLASS] == SensorStateClass.TOTAL_INCREASING
+    for name in ("voltage", "current"):
+        entry = registry.async_get(_entity(hass, "sensor", f"{key}_1_{name}"))
+        assert entry.translation_key == name  # its DC icon
+
+    assert registry.async_get_entity_id("sensor", DOMAIN, f"{key}_1_duty") is None
+    duty = _entity(hass, "number", f"{key}_1_duty_setting")
+    assert duty == f"number.dc_mesh_{key}_node_1_duty_cycle"
+    assert hass.states.get(duty).state == str(mesh.node(1).duty)
+
+    ramp = _entity(hass, "button", f"{key}_1_ramp")
+    assert hass.states.get(ramp).attributes[ATTR_FRIENDLY_NAME] == (
+        f"{loaded_entry.title} node 1 Run duty ramp test"
+    )
+
+
+async def test_hub_sensors(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    key = mesh_key(mesh)
+    registry = er.async_get(hass)
+    gateway = registry.async_get(_entity(hass, "sensor", f"{key}_gateway_node"))
+    assert gateway.entity_category is EntityCategory.DIAGNOSTIC
+    assert hass.states.get(gateway.entity_id).state == "0"
+
+    # Failovers restart at 0 with Home Assistant: no long-term statistics for them.
+    failovers = registry.async_get(_entity(hass, "sensor", f"{key}_failover_count"))
+    assert failovers.entity_category is EntityCategory.DIAGNOSTIC
+    state = hass.states.get(failovers.entity_id)
+    assert ATTR_STATE_CLASS not in state.attributes
+    assert state.attributes[ATTR_FRIENDLY_NAME] == (
+        f"{loaded_entry.title} Failovers since start"
+    )
+    assert state.state == "0"
+
+
+async def test_duty_sensor_of_earlier_versions_is_removed(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    key = mesh_key(mesh)
+    registry = er.async_get(hass)
+    old = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{key}_2_duty", config_entry=loaded_entry
+    )
+    await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get(old.entity_id) is None
+    assert registry.async_get_entity_id("sensor", DOMAIN, f"{key}_2_power")
 
 
 async def test_hub_controls_drive_the_balancer(

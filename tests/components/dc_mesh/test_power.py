@@ -18,13 +18,13 @@ def _physical(slopes: dict[int, float], duties: dict[int, int]) -> list[NodeLoad
     return [NodeLoad(n, duties[n], slopes[n] * duties[n]) for n in slopes]
 
 
-def test_budget_is_threshold_minus_headroom() -> None:
-    balancer = PowerBalancer(threshold_mw=5000)
-    assert balancer.budget_mw == 4500
+def test_target_is_budget_minus_headroom() -> None:
+    balancer = PowerBalancer(budget_mw=5000)
+    assert balancer.target_mw == 4500
 
 
 def test_disabled_plans_nothing_and_disable_restores() -> None:
-    balancer = PowerBalancer(threshold_mw=1000)
+    balancer = PowerBalancer(budget_mw=1000)
     loads = _physical({0: 100.0}, {0: 80})
     assert balancer.plan(loads, 0.0) == {}
     balancer.enable({0: 80})
@@ -34,7 +34,7 @@ def test_disabled_plans_nothing_and_disable_restores() -> None:
 
 
 def test_cooldown_between_rounds() -> None:
-    balancer = PowerBalancer(threshold_mw=1000, cooldown=5.0)
+    balancer = PowerBalancer(budget_mw=1000, cooldown=5.0)
     balancer.enable({0: 100})
     assert balancer.plan(_physical({0: 100.0}, {0: 100}), 0.0)
     assert balancer.plan(_physical({0: 100.0}, {0: 90}), 1.0) == {}
@@ -42,14 +42,14 @@ def test_cooldown_between_rounds() -> None:
 
 
 def test_priority_node_gets_twice_the_share_and_surplus_goes_to_others() -> None:
-    balancer = PowerBalancer(threshold_mw=3500, max_step=100, cooldown=0)
+    balancer = PowerBalancer(budget_mw=3500, max_step=100, cooldown=0)
     balancer.enable({0: 100, 1: 100, 2: 100})
     balancer.priority_node = 0
     slopes = {0: 100.0, 1: 100.0, 2: 100.0}
     plan = balancer.plan(_physical(slopes, {0: 100, 1: 100, 2: 100}), 0.0)
     assert plan == {0: 15, 1: 8, 2: 8}  # shares 1500/750/750 mW
     # A priority node that cannot use its share leaves it to the others.
-    balancer = PowerBalancer(threshold_mw=3500, max_step=100, cooldown=0)
+    balancer = PowerBalancer(budget_mw=3500, max_step=100, cooldown=0)
     balancer.enable({0: 5, 1: 100, 2: 100})
     balancer.priority_node = 0
     plan = balancer.plan(_physical(slopes, {0: 5, 1: 100, 2: 100}), 0.0)
@@ -74,7 +74,7 @@ def test_plans_stay_within_ceiling_and_step(
     threshold: float,
     priority: int | None,
 ) -> None:
-    balancer = PowerBalancer(threshold_mw=threshold, max_step=10, cooldown=0)
+    balancer = PowerBalancer(budget_mw=threshold, max_step=10, cooldown=0)
     balancer.enable({n: ceilings[n] for n in slopes})
     balancer.priority_node = priority
     current = {n: duties[n] for n in slopes}
@@ -95,19 +95,19 @@ def test_converges_without_oscillation(slopes: list[float], fraction: float) -> 
     """Demand above budget: within +-5 % of the budget, and never overshooting back and forth."""
     loads = dict(enumerate(slopes))
     full = sum(slope * 100 for slope in slopes)
-    balancer = PowerBalancer(threshold_mw=full * fraction + 500, cooldown=0)
+    balancer = PowerBalancer(budget_mw=full * fraction + 500, cooldown=0)
     duties = dict.fromkeys(loads, 100)
     balancer.enable(duties)
     errors = []
     for round_ in range(30):
         duties.update(balancer.plan(_physical(loads, duties), float(round_)))
-        errors.append(sum(loads[n] * duties[n] for n in loads) - balancer.budget_mw)
-    assert abs(errors[-1]) <= 0.05 * balancer.budget_mw
+        errors.append(sum(loads[n] * duties[n] for n in loads) - balancer.target_mw)
+    assert abs(errors[-1]) <= 0.05 * balancer.target_mw
     crossings = sum(
         1
         for a, b in itertools.pairwise(errors)
-        if abs(a) > 0.05 * balancer.budget_mw
-        and abs(b) > 0.05 * balancer.budget_mw
+        if abs(a) > 0.05 * balancer.target_mw
+        and abs(b) > 0.05 * balancer.target_mw
         and (a > 0) != (b > 0)
     )
     assert crossings <= 1
@@ -131,9 +131,9 @@ async def test_balances_the_simulated_mesh(
     await coordinator.async_set_mesh_duty(100)
     await coordinator.async_refresh()
     coordinator.balancer.cooldown = 0
-    coordinator.balancer.threshold_mw = 8500  # budget 8 W of a 15 W demand
+    coordinator.balancer.budget_mw = 8500  # budget 8 W of a 15 W demand
     await coordinator.async_set_balancing(True)
-    budget = coordinator.balancer.budget_mw
+    budget = coordinator.balancer.target_mw
 
     totals = await _rounds(coordinator, 15)
     assert abs(totals[-1] - budget) <= 0.05 * budget, totals
@@ -159,7 +159,7 @@ async def test_balances_the_simulated_mesh(
 
 
 def test_priority_requires_known_node() -> None:
-    balancer = PowerBalancer(threshold_mw=2000)
+    balancer = PowerBalancer(budget_mw=2000)
     balancer.priority_node = 42
     balancer.enable({0: 50})
     assert balancer.plan([NodeLoad(0, 50, 5000.0)], 0.0) == {0: 40}
@@ -210,7 +210,7 @@ async def test_balancer_settings_survive_restart(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     balancer = config_entry.runtime_data.balancer
-    assert balancer.threshold_mw == 7500
+    assert balancer.budget_mw == 7500
     assert balancer.priority_node == 2
     assert balancer.enabled
     assert dict(balancer.ceilings) == {0: 80, 1: 60}

@@ -1,0 +1,422 @@
+"""The GATT link of one mesh: connect through the best node, verify it, fail over.
+
+The failover policy (ranking, cool-off, back-off) is the library's `FailoverPolicy`; this file
+wires it to Home Assistant: the advertisers HA's Bluetooth manager knows, an advertisement
+callback that ends a back-off wait as soon as a usable node is heard again, HA's clock for the
+retries, and the repair issue of a mesh that stays unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from bleak.backends.device import BLEDevice
+from homeassistant.components import bluetooth
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    DOMAIN,
+    FAILOVER_TIMING,
+    LEGACY_MESH_ID,
+    LINK_CONNECT_TIMEOUT,
+    LINK_QUIET_PERIOD,
+    LINK_REPLY_TIMEOUT,
+    LINK_WRITE_TIMEOUT,
+    LOCAL_NAME_MATCH,
+    LOGGER,
+    UNREACHABLE_ISSUE_AFTER,
+)
+from .dcmesh import (
+    SERVICE_UUID,
+    Candidate,
+    DcMeshError,
+    DcMeshLink,
+    FailoverPolicy,
+    ProtocolMode,
+)
+from .discovery import advertisement_of, mesh_id_of
+
+
+class MeshConnection:
+    """Holds the one link of a mesh and replaces it when it dies."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        *,
+        mesh_id: str,
+        title: str,
+        entry_id: str,
+        excluded: list[str],
+        preferred: str | None,
+        on_connected: Callable[[DcMeshLink], None],
+        on_lost: Callable[[DcMeshLink], None],
+    ) -> None:
+        """Nothing is connected until `async_connect`."""
+        self.hass = hass
+        self.mesh_id = mesh_id
+        self.title = title
+        self._entry_id = entry_id
+        self._excluded = set(excluded)
+        self.policy = FailoverPolicy(FAILOVER_TIMING, preferred=preferred)
+        self.link: DcMeshLink | None = None
+        self.failover_count = 0
+        self._on_connected = on_connected
+        self._on_lost = on_lost
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._retry_unsub: CALLBACK_TYPE | None = None
+        self._round: asyncio.Task[None] | None = None
+        self._unreachable_since: datetime | None = None
+        self._refused: set[str] = set()
+        self._outage_logged = False
+        self._unsubs: list[CALLBACK_TYPE] = []
+        # node id -> Bluetooth address, from v1 advertisements
+        self.node_addresses: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ candidates
+    def belongs(self, service_info: bluetooth.BluetoothServiceInfoBleak) -> bool:
+        """Whether an advertising DC-Monitor node is part of this mesh."""
+        return (
+            service_info.address not in self._excluded
+            and mesh_id_of(service_info) == self.mesh_id
+        )
+
+    def _candidate(self, info: bluetooth.BluetoothServiceInfoBleak) -> Candidate:
+        advertisement = advertisement_of(info)
+        return Candidate(
+            address=info.address,
+            rssi=info.rssi,
+            last_advert=info.time,
+            mesh_ready=advertisement.mesh_ready if advertisement else None,
+        )
+
+    def candidates(self) -> list[bluetooth.BluetoothServiceInfoBleak]:
+        """Connectable nodes of this mesh, best first (see `FailoverPolicy.rank`)."""
+        infos = {
+            info.address: info
+            for info in bluetooth.async_discovered_service_info(
+                self.hass, connectable=True
+            )
+            if self.belongs(info)
+        }
+        for info in infos.values():
+            self._learn_address(info)
+        ranked = self.policy.rank(
+            (self._candidate(info) for info in infos.values()),
+            bluetooth.MONOTONIC_TIME(),
+        )
+        return [infos[candidate.address] for candidate in ranked]
+
+    def _learn_address(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        advertisement = advertisement_of(info)
+        if advertisement is not None and advertisement.node_id is not None:
+            self.node_addresses[advertisement.node_id] = info.address
+
+    # ------------------------------------------------------------------ lifecycle
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Listen to the mesh's advertisements (they end back-off waits early).
+
+        Return the undo callable.
+        """
+        for matcher in (
+            bluetooth.BluetoothCallbackMatcher(
+                service_uuid=SERVICE_UUID, connectable=True
+            ),
+            bluetooth.BluetoothCallbackMatcher(
+                local_name=LOCAL_NAME_MATCH, connectable=True
+            ),
+        ):
+            self._unsubs.append(
+                bluetooth.async_register_callback(
+                    self.hass,
+                    self._async_on_advertisement,
+                    matcher,
+                    bluetooth.BluetoothScanningMode.PASSIVE,
+                )
+            )
+        return self._stop_listening
+
+    @callback
+    def _stop_listening(self) -> None:
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+
+    async def async_close(self) -> None:
+        """Stop failing over and close the link; nothing is adopted afterwards."""
+        self._closing = True
+        self._stop_listening()
+        self._cancel_retry()
+        if self._round is not None:
+            self._round.cancel()
+        link, self.link = self.link, None
+        if link is not None:
+            await link.disconnect()
+
+    def delete_issue(self) -> None:
+        """Remove the unreachable repair issue."""
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    @property
+    def closing(self) -> bool:
+        """Whether the mesh is being unloaded (no link may be adopted any more)."""
+        return self._closing
+
+    @property
+    def issue_id(self) -> str:
+        """The id of the mesh's unreachable repair issue."""
+        return unreachable_issue_id(self._entry_id)
+
+    @property
+    def failing_over(self) -> bool:
+        """Whether a failover round runs or is scheduled."""
+        return self._retry_unsub is not None or (
+            self._round is not None and not self._round.done()
+        )
+
+    # ------------------------------------------------------------------ connecting
+    async def async_connect(self) -> DcMeshLink:
+        """Connect through the best candidate that answers; raise UpdateFailed if none."""
+        async with self._lock:
+            if self.link is not None and self.link.is_connected:
+                return self.link
+            candidates = self.candidates()
+            if not candidates:
+                self._note_unreachable()
+                raise UpdateFailed(
+                    translation_domain=DOMAIN, translation_key="no_nodes"
+                )
+            last_error: str | None = None
+            for info in candidates:
+                if self._closing:
+                    break
+                link = self._new_link(info)
+                try:
+                    await link.connect()
+                except DcMeshError as err:
+                    LOGGER.debug("Could not connect to %s: %s", info.address, err)
+                    self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
+                    last_error = str(err)
+                    continue
+                if self.closing:
+                    await link.disconnect()
+                    break
+                if (refusal := self._refusal(link, info)) is not None:
+                    await link.disconnect()
+                    self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
+                    if info.address not in self._refused:
+                        self._refused.add(info.address)
+                        LOGGER.warning(
+                            "%s refused %s as its gateway: %s",
+                            self.title,
+                            info.address,
+                            refusal,
+                        )
+                    last_error = refusal
+                    continue
+                self._adopt(link)
+                return link
+            self._note_unreachable()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(last_error)},
+            )
+
+    def _new_link(self, info: bluetooth.BluetoothServiceInfoBleak) -> DcMeshLink:
+        return DcMeshLink(
+            info.device,
+            name=info.name,
+            ble_device_callback=self._ble_device_getter(info),
+            connect_timeout=LINK_CONNECT_TIMEOUT,
+            reply_timeout=LINK_REPLY_TIMEOUT,
+            quiet_period=LINK_QUIET_PERIOD,
+            write_timeout=LINK_WRITE_TIMEOUT,
+            max_attempts=1,
+        )
+
+    def _ble_device_getter(
+        self, service_info: bluetooth.BluetoothServiceInfoBleak
+    ) -> Callable[[], BLEDevice]:
+        """The newest BLEDevice of a node for each connection attempt."""
+
+        def _get() -> BLEDevice:
+            return (
+                bluetooth.async_ble_device_from_address(
+                    self.hass, service_info.address, connectable=True
+                )
+                or service_info.device
+            )
+
+        return _get
+
+    def _refusal(
+        self, link: DcMeshLink, info: bluetooth.BluetoothServiceInfoBleak
+    ) -> str | None:
+        """Why a connected node cannot be this mesh's gateway, or None if it can.
+
+        Without a key this is what can be checked: a v1 mesh's gateway speaks v1, says
+        which mesh it belongs to in its INFO, and is the node its advertisement names.
+        A device that only copies the mesh id into its advertisement fails here.
+        """
+        if self.mesh_id == LEGACY_MESH_ID:
+            return None
+        if link.mode is not ProtocolMode.V1:
+            return "it speaks v0.7, the mesh speaks v1"
+        gateway = link.gateway_info
+        if gateway is None:
+            return "it did not answer INFO with its own line"
+        if f"{gateway.mesh_id:08x}" != self.mesh_id:
+            return f"its INFO names mesh {gateway.mesh_id:08x}"
+        advertisement = advertisement_of(info)
+        if advertisement is not None and advertisement.node_id not in (
+            None,
+            gateway.node_id,
+        ):
+            return (
+                f"it advertises node {advertisement.node_id} "
+                f"but is node {gateway.node_id}"
+            )
+        return None
+
+    @callback
+    def _adopt(self, link: DcMeshLink) -> None:
+        self.link = link
+        self.policy.connected(link.address, bluetooth.MONOTONIC_TIME())
+        self._refused.discard(link.address)
+        link.register_disconnect_callback(lambda: self._handle_link_lost(link))
+        if self._unreachable_since is not None:
+            self._unreachable_since = None
+            self.delete_issue()
+        if self._outage_logged:
+            self._outage_logged = False
+            LOGGER.info("%s is reachable again through %s", self.title, link.address)
+        LOGGER.debug(
+            "Connected to %s through %s (node %s, protocol %s)",
+            self.title,
+            link.address,
+            link.gateway_node_id,
+            link.mode,
+        )
+        self._on_connected(link)
+
+    # ------------------------------------------------------------------ failover
+    @callback
+    def drop(self, link: DcMeshLink) -> None:
+        """Give up a link that is up but useless (its node does not reach the mesh)."""
+        if link is not self.link:
+            return
+        self.hass.async_create_background_task(
+            link.disconnect(), f"{DOMAIN} drop link {self.mesh_id}"
+        )
+        self._handle_link_lost(link)
+
+    @callback
+    def _handle_link_lost(self, link: DcMeshLink) -> None:
+        """The link dropped: fail over at once, without a scan."""
+        if link is not self.link or self._closing:
+            return
+        self.link = None
+        self.policy.lost(link.address, bluetooth.MONOTONIC_TIME())
+        if not self._outage_logged:
+            self._outage_logged = True
+            LOGGER.info("Lost the link to %s through %s", self.title, link.address)
+        self._unreachable_since = self._unreachable_since or dt_util.utcnow()
+        self._on_lost(link)
+        self._schedule_round(0.0)
+
+    def _schedule_round(self, delay: float) -> None:
+        """Run a failover round after `delay` seconds (at once if 0)."""
+        self._cancel_retry()
+        if self._closing:
+            return
+        if delay <= 0:
+            self._start_round()
+            return
+        LOGGER.debug("%s: next failover round in %.0f s", self.title, delay)
+        self._retry_unsub = async_call_later(
+            self.hass, delay, HassJob(self._retry_now, cancel_on_shutdown=True)
+        )
+
+    @callback
+    def _retry_now(self, _now: datetime) -> None:
+        self._retry_unsub = None
+        self._start_round()
+
+    def _cancel_retry(self) -> None:
+        if self._retry_unsub is not None:
+            self._retry_unsub()
+            self._retry_unsub = None
+
+    def _start_round(self) -> None:
+        if self._round is not None and not self._round.done():
+            return
+        self._round = self.hass.async_create_background_task(
+            self._async_round(), f"{DOMAIN} failover {self.mesh_id}"
+        )
+
+    async def _async_round(self) -> None:
+        """Try the candidates once; wait (back-off) first if the best is cooling off."""
+        candidates = self.candidates()
+        if not candidates or self.policy.cooling_off(
+            candidates[0].address, bluetooth.MONOTONIC_TIME()
+        ):
+            # Only nodes that just failed: give them time (a flapping node is retried
+            # ever more slowly), unless a usable node advertises in the meantime.
+            self._note_unreachable()
+            self._schedule_round(self.policy.next_delay())
+            return
+        try:
+            await self.async_connect()
+        except UpdateFailed as err:
+            LOGGER.debug("Failover of %s: %s", self.title, err)
+            self._schedule_round(self.policy.next_delay())
+            return
+        self.failover_count += 1
+
+    @callback
+    def _async_on_advertisement(
+        self,
+        service_info: bluetooth.BluetoothServiceInfoBleak,
+        _change: bluetooth.BluetoothChange,
+    ) -> None:
+        """A node advertised: learn its address; end a back-off wait if it is usable."""
+        if not self.belongs(service_info):
+            return
+        self._learn_address(service_info)
+        if self._retry_unsub is None or self.link is not None:
+            return
+        if self.policy.worth_waking(
+            self._candidate(service_info), bluetooth.MONOTONIC_TIME()
+        ):
+            self._schedule_round(0.0)
+
+    def _note_unreachable(self) -> None:
+        now = dt_util.utcnow()
+        since = self._unreachable_since = self._unreachable_since or now
+        if now - since >= UNREACHABLE_ISSUE_AFTER:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="mesh_unreachable",
+                translation_placeholders={
+                    "mesh": self.title,
+                    "minutes": str(int(UNREACHABLE_ISSUE_AFTER.total_seconds() // 60)),
+                },
+            )
+
+
+def unreachable_issue_id(entry_id: str) -> str:
+    """The id of a mesh's unreachable repair issue."""
+    return f"mesh_unreachable_{entry_id}"
