@@ -3,7 +3,7 @@
 `async_register_mesh(hass, mesh)` registers a remote scanner (like an ESPHome proxy)
 with Home Assistant's Bluetooth manager. It advertises every advertising universal
 node (local name `DC-Monitor`, service UUID 0xDC01, the node's RSSI with noise, v1
-service data), again every `interval` and whenever the mesh's advertising state
+service data), again every `interval` (1 s) and whenever the mesh's advertising state
 changes. Connections go through `HaBluetoothConnector` to `SimBleakBackend`, so code
 that uses `bluetooth.async_ble_device_from_address(..., connectable=True)` and
 `bleak_retry_connector.establish_connection` reaches the mesh unchanged.
@@ -30,7 +30,11 @@ if TYPE_CHECKING:
     from .mesh import Mesh
 
 ADAPTER = "dc_mesh_sim"  # not "hci...": habluetooth would try BlueZ mgmt on it
-DEFAULT_INTERVAL = timedelta(seconds=10)
+# Real nodes advertise every 30-60 ms (v0.7: NimBLE's default fast interval) or 100 ms (v1), and
+# Home Assistant refreshes a device's advertisement time at each one. Once a second keeps that
+# property (a node's "last advertisement" is never more than a second old while it is alive)
+# at a cost the tests can afford.
+DEFAULT_INTERVAL = timedelta(seconds=1)
 
 
 class SimMeshScanner(BaseHaRemoteScanner):

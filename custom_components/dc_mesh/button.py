@@ -1,4 +1,4 @@
-"""Button: run a node's RAMP sequence (0, 25, 50, 75, 100 % then off)."""
+"""Button: a node's duty ramp test (0, 25, 50, 75, 100 % at 500 ms a step, then off)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ async def async_setup_entry(
     entry: DcMeshConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a RAMP button whenever a node appears."""
+    """Add a ramp test button whenever a node that has a load appears."""
     coordinator = entry.runtime_data
     async_add_node_entities(
         entry,
@@ -30,7 +30,7 @@ async def async_setup_entry(
 
 
 class DcMeshRampButton(DcMeshNodeEntity, ButtonEntity):
-    """Starts the node's RAMP test sequence."""
+    """Runs the node's duty ramp test: 0, 25, 50, 75, 100 % at 500 ms a step, then off."""
 
     entity_description = RAMP
 

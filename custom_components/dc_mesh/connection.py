@@ -183,8 +183,11 @@ class MeshConnection:
         )
 
     # ------------------------------------------------------------------ connecting
-    async def async_connect(self) -> DcMeshLink:
-        """Connect through the best candidate that answers; raise UpdateFailed if none."""
+    async def async_connect(self, *, failover: bool = False) -> DcMeshLink:
+        """Connect through the best candidate that answers; raise UpdateFailed if none.
+
+        `failover`: the mesh had a link that died (counted in `failover_count`).
+        """
         async with self._lock:
             if self.link is not None and self.link.is_connected:
                 return self.link
@@ -222,6 +225,8 @@ class MeshConnection:
                         )
                     last_error = refusal
                     continue
+                if failover:
+                    self.failover_count += 1
                 self._adopt(link)
                 return link
             self._note_unreachable()
@@ -375,12 +380,10 @@ class MeshConnection:
             self._schedule_round(self.policy.next_delay())
             return
         try:
-            await self.async_connect()
+            await self.async_connect(failover=True)
         except UpdateFailed as err:
             LOGGER.debug("Failover of %s: %s", self.title, err)
             self._schedule_round(self.policy.next_delay())
-            return
-        self.failover_count += 1
 
     @callback
     def _async_on_advertisement(

@@ -80,11 +80,16 @@ static void test_reassembly_bounds(void **state)
         assert_int_equal(dcp_reasm_feed(&r, cont, sizeof(cont), &out, &out_len), DCP_REASM_MORE);
     }
     assert_int_equal(dcp_reasm_feed(&r, cont, sizeof(cont), &out, &out_len), DCP_REASM_TOO_LONG);
-    /* reset: the next message comes out clean */
+    assert_int_equal(r.discarded, 1);
+    /* the rest of the flood is skipped; its unprefixed end ends it */
+    assert_int_equal(dcp_reasm_feed(&r, cont, sizeof(cont), &out, &out_len), DCP_REASM_SKIPPED);
+    assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"OK", 2, &out, &out_len),
+                     DCP_REASM_SKIPPED);
     assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"OK", 2, &out, &out_len),
                      DCP_REASM_DONE);
     assert_int_equal(out_len, 2);
     assert_memory_equal(out, "OK", 2);
+    assert_int_equal(r.discarded, 1);
     assert_int_equal(dcp_reasm_feed(&r, cont, 0, &out, &out_len), DCP_REASM_BAD_CHUNK);
     assert_int_equal(dcp_reasm_feed(&r, cont, 21, &out, &out_len), DCP_REASM_BAD_CHUNK);
     assert_int_equal(dcp_reasm_feed(&r, NULL, 3, &out, &out_len), DCP_REASM_BAD_CHUNK);
@@ -92,6 +97,52 @@ static void test_reassembly_bounds(void **state)
     assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"+", 1, &out, &out_len), DCP_REASM_MORE);
     assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"A", 1, &out, &out_len), DCP_REASM_DONE);
     assert_int_equal(out_len, 1);
+    /* a bad notification gives up a pending message */
+    assert_int_equal(dcp_reasm_feed(&r, cont, sizeof(cont), &out, &out_len), DCP_REASM_MORE);
+    assert_int_equal(dcp_reasm_feed(&r, cont, 0, &out, &out_len), DCP_REASM_BAD_CHUNK);
+    assert_int_equal(r.discarded, 2);
+    assert_false(r.pending);
+}
+
+static void test_message_start(void **state)
+{
+    (void)state;
+    static const char *yes[] = {"NODE0",       "NODE12:DATA", "NODE_READY", "SENT:",
+                                "ERROR:X",     "ERR:UNKNOWN:", "TIMEOUT:0x", "MESH_READY",
+                                "MESH_READY:VENDOR", "GATEWAY_CONNECTED"};
+    static const char *no[] = {"NODE",  "NODEX", "NODE_", "SENT",   "ERROR", "ERR",
+                               "node1", "P:3000.0mW", "+NODE1", "", "TIMEOUT", "MESH_READ"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        assert_true(dcp_message_start((const uint8_t *)yes[i], strlen(yes[i])));
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        assert_false(dcp_message_start((const uint8_t *)no[i], strlen(no[i])));
+    }
+    assert_false(dcp_message_start(NULL, 5));
+    /* the length is honoured */
+    assert_false(dcp_message_start((const uint8_t *)"SENT:", 4));
+}
+
+static void test_lost_final_chunk_costs_one_message(void **state)
+{
+    (void)state;
+    dcp_reasm_t r;
+    dcp_reasm_reset(&r);
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
+    /* "NODE1:DATA:D:50%,V:12.000V,I:250.00mA,P:3000.0mW" without its final chunk */
+    assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"+NODE1:DATA:D:50%,V:", 20, &out,
+                                    &out_len),
+                     DCP_REASM_MORE);
+    assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"+12.000V,I:250.00mA,", 20, &out,
+                                    &out_len),
+                     DCP_REASM_MORE);
+    assert_int_equal(dcp_reasm_feed(&r, (const uint8_t *)"SENT:READ", 9, &out, &out_len),
+                     DCP_REASM_DONE);
+    assert_int_equal(out_len, 9);
+    assert_memory_equal(out, "SENT:READ", 9);
+    assert_int_equal(r.discarded, 1);
+    assert_false(r.pending);
 }
 
 int main(void)
@@ -101,6 +152,8 @@ int main(void)
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_reassembly_round_trip),
         cmocka_unit_test(test_reassembly_bounds),
+        cmocka_unit_test(test_message_start),
+        cmocka_unit_test(test_lost_final_chunk_costs_one_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,11 +44,40 @@ static void test_unknown(void **state)
     assert_int_equal(dcp_payload_parse((const uint8_t *)"readX", 4, &duty), DCP_PAYLOAD_READ);
 }
 
+static void test_serve(void **state)
+{
+    (void)state;
+    dcp_serve_t s;
+    dcp_payload_serve((const uint8_t *)"read", 4, &s);
+    assert_int_equal(s.action, DCP_SERVE_KEEP);
+    assert_int_equal(s.reply, DCP_SERVE_READING);
+    dcp_payload_serve((const uint8_t *)"duty:70", 7, &s);
+    assert_int_equal(s.action, DCP_SERVE_SET);
+    assert_int_equal(s.duty, 70);
+    assert_int_equal(s.reply, DCP_SERVE_READING);
+    dcp_payload_serve((const uint8_t *)"s", 1, &s);
+    assert_int_equal(s.action, DCP_SERVE_SET);
+    assert_int_equal(s.duty, 0);
+    assert_int_equal(s.reply, DCP_SERVE_READING);
+    dcp_payload_serve((const uint8_t *)"r", 1, &s);
+    assert_int_equal(s.action, DCP_SERVE_RAMP);
+    assert_int_equal(s.reply, DCP_SERVE_READING);
+    dcp_payload_serve((const uint8_t *)"info", 4, &s);
+    assert_int_equal(s.action, DCP_SERVE_KEEP);
+    assert_int_equal(s.reply, DCP_SERVE_INFO);
+    dcp_payload_serve((const uint8_t *)"duty:101", 8, &s);
+    assert_int_equal(s.action, DCP_SERVE_KEEP);
+    assert_int_equal(s.reply, DCP_SERVE_ERR_UNKNOWN);
+    dcp_payload_serve(NULL, 0, &s);
+    assert_int_equal(s.reply, DCP_SERVE_ERR_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known),
         cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_serve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,46 @@ static void test_data(void **state)
     assert_string_equal(buf, "NODE0:DATA:D:0%,V:40.960V,I:-40960.00mA,P:1677721.6mW");
 }
 
+static void test_reading(void **state)
+{
+    (void)state;
+    char buf[DCP_MESSAGE_MAX];
+    assert_int_equal(dcp_fmt_reading(buf, sizeof(buf), 50, 12000, 25000), 37);
+    assert_string_equal(buf, "D:50%,V:12.000V,I:250.00mA,P:3000.0mW");
+    /* the largest: raw bus voltage 0xffff, raw current -32768 */
+    dcp_fmt_reading(buf, sizeof(buf), 100, 81919, -4096000);
+    assert_string_equal(buf, "D:100%,V:81.919V,I:-40960.00mA,P:3355402.2mW");
+    assert_int_equal(dcp_fmt_reading(buf, sizeof(buf), 101, 0, 0), -1);
+    assert_int_equal(dcp_fmt_reading(buf, sizeof(buf), 0, -1, 0), -1);
+    assert_int_equal(dcp_fmt_reading(buf, 5, 0, 0, 0), -1);
+}
+
+static void test_status(void **state)
+{
+    (void)state;
+    char buf[DCP_MESSAGE_MAX];
+    const char *reading = "D:0%,V:0.000V,I:0.00mA,P:0.0mW";
+    assert_int_equal(dcp_fmt_status(buf, sizeof(buf), 0x0006, (const uint8_t *)reading,
+                                    strlen(reading)),
+                     41);
+    assert_string_equal(buf, "NODE1:DATA:D:0%,V:0.000V,I:0.00mA,P:0.0mW");
+    dcp_fmt_status(buf, sizeof(buf), 0x000F, (const uint8_t *)reading, strlen(reading));
+    assert_string_equal(buf, "NODE10:DATA:D:0%,V:0.000V,I:0.00mA,P:0.0mW");
+    dcp_fmt_status(buf, sizeof(buf), 0x7FFF, (const uint8_t *)"ERR:UNKNOWN:x", 13);
+    assert_string_equal(buf, "NODE32762:DATA:ERR:UNKNOWN:x");
+    dcp_fmt_status(buf, sizeof(buf), 0x0001, (const uint8_t *)"a+\x01", 3); /* v0.7: NODE0 */
+    assert_string_equal(buf, "NODE0:DATA:a??");
+    dcp_fmt_status(buf, sizeof(buf), 0x0008, (const uint8_t *)"NODE3:INFO:x", 12);
+    assert_string_equal(buf, "NODE3:INFO:x"); /* a v1 INFO line goes through */
+    assert_int_equal(dcp_fmt_status(buf, sizeof(buf), 0x0008, NULL, 0), 11);
+    assert_string_equal(buf, "NODE3:DATA:");
+    assert_int_equal(dcp_fmt_status(buf, sizeof(buf), 0x0008, NULL, 1), -1);
+    uint8_t long_text[DCP_MESSAGE_MAX];
+    memset(long_text, 'a', sizeof(long_text));
+    assert_int_equal(dcp_fmt_status(buf, sizeof(buf), 0x0008, long_text, 117), -1); /* 128 */
+    assert_int_equal(dcp_fmt_status(buf, sizeof(buf), 0x0008, long_text, 116), 127);
+}
+
 static void test_data_rejects(void **state)
 {
     (void)state;
@@ -81,10 +121,6 @@ static void test_small_messages(void **state)
 {
     (void)state;
     char buf[DCP_MESSAGE_MAX];
-    dcp_fmt_ack(buf, sizeof(buf), 3, 100);
-    assert_string_equal(buf, "NODE3:ACK:100");
-    dcp_fmt_onoff(buf, sizeof(buf), 9, false);
-    assert_string_equal(buf, "NODE9:ONOFF:0");
     dcp_fmt_sent(buf, sizeof(buf), DCP_CMD_DUTY, 0);
     assert_string_equal(buf, "SENT:DUTY:0");
     dcp_fmt_sent(buf, sizeof(buf), DCP_CMD_OFF, 0);
@@ -98,8 +134,6 @@ static void test_small_messages(void **state)
     dcp_fmt_err_unknown(buf, sizeof(buf), (const uint8_t *)"duty:x+", 7);
     assert_string_equal(buf, "ERR:UNKNOWN:duty:x?");
     assert_int_equal(dcp_fmt_err_unknown(buf, sizeof(buf), NULL, 0), 12);
-    assert_int_equal(dcp_fmt_ack(buf, sizeof(buf), 10, 1), -1);
-    assert_int_equal(dcp_fmt_onoff(buf, sizeof(buf), 10, true), -1);
     assert_int_equal(dcp_fmt_sent(buf, sizeof(buf), DCP_CMD_COUNT, 0), -1);
     assert_int_equal(dcp_fmt_error(buf, sizeof(buf), "", NULL, 0), -1);
 }
@@ -107,7 +141,8 @@ static void test_small_messages(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_data),          cmocka_unit_test(test_data_rejects),
+        cmocka_unit_test(test_data),          cmocka_unit_test(test_reading),
+        cmocka_unit_test(test_status),        cmocka_unit_test(test_data_rejects),
         cmocka_unit_test(test_power_rounding), cmocka_unit_test(test_info),
         cmocka_unit_test(test_info_rejects),  cmocka_unit_test(test_small_messages),
     };

@@ -11,6 +11,7 @@
 #include "dcp_adv.h"
 #include "dcp_chunk.h"
 #include "dcp_command.h"
+#include "dcp_payload.h"
 #include "dcp_reply.h"
 #include "tsv.h"
 
@@ -33,7 +34,7 @@ static void test_chunks(void **state)
     unsigned rows = 0;
     tsv_open(&t, "chunks.tsv");
     while (tsv_next(&t)) {
-        assert_int_equal(t.ncols, 2);
+        assert_true(t.ncols == 2 || t.ncols == 3); /* message, chunks[, source] */
         uint8_t msg[BUF];
         size_t len = tsv_unescape(t.cols[0], msg, sizeof(msg));
         char got[4 * BUF] = "";
@@ -221,14 +222,6 @@ static int format_reply(const char *kind, const char *f, char *out, size_t cap)
         fail_msg("unknown command %s", a);
         return -1;
     }
-    if (strcmp(kind, "ack") == 0) {
-        return dcp_fmt_ack(out, cap, (uint8_t)atoi(need(f, "node", a, sizeof(a))),
-                           (uint8_t)atoi(need(f, "duty", b, sizeof(b))));
-    }
-    if (strcmp(kind, "onoff") == 0) {
-        return dcp_fmt_onoff(out, cap, (uint8_t)atoi(need(f, "node", a, sizeof(a))),
-                             atoi(need(f, "on", b, sizeof(b))) == 1);
-    }
     if (strcmp(kind, "error") == 0) {
         need(f, "kind", a, sizeof(a));
         if (tsv_field(f, "detail", b, sizeof(b))) {
@@ -238,13 +231,21 @@ static int format_reply(const char *kind, const char *f, char *out, size_t cap)
     }
     if (strcmp(kind, "mesh_timeout") == 0) {
         uint16_t addr = (uint16_t)strtoul(need(f, "address", a, sizeof(a)), NULL, 16);
-        uint8_t node = 0xFF;
-        bool is_node = dcp_node_from_addr(addr, &node);
-        assert_int_equal(is_node, tsv_field(f, "node", b, sizeof(b)));
-        if (is_node) {
-            assert_int_equal(node, atoi(b));
+        bool unicast = addr >= DCP_BASE_UNICAST && addr <= 0x7FFFu;
+        assert_int_equal(unicast, tsv_field(f, "node", b, sizeof(b)));
+        if (unicast) {
+            assert_int_equal(addr - DCP_BASE_UNICAST, atoi(b));
         }
         return dcp_fmt_timeout(out, cap, addr);
+    }
+    if (strcmp(kind, "node_error") == 0) {
+        /* a vendor server's ERR:UNKNOWN, as the gateway forwards it */
+        char status[DCP_MESSAGE_MAX];
+        need(f, "detail", a, sizeof(a));
+        int n = dcp_fmt_err_unknown(status, sizeof(status), (const uint8_t *)a, strlen(a));
+        assert_true(n > 0);
+        uint16_t src = (uint16_t)(DCP_BASE_UNICAST + atoi(need(f, "node", b, sizeof(b))));
+        return dcp_fmt_status(out, cap, src, (const uint8_t *)status, (size_t)n);
     }
     if (strcmp(kind, "status") == 0) {
         need(f, "text", a, sizeof(a));
@@ -268,9 +269,15 @@ static void test_replies(void **state)
     tsv_t t;
     unsigned formatted = 0;
     unsigned parser_only = 0;
+    unsigned v07 = 0;
     tsv_open(&t, "replies.tsv");
     while (tsv_next(&t)) {
-        assert_int_equal(t.ncols, 3);
+        assert_true(t.ncols == 3 || t.ncols == 4); /* message, kind, fields[, source] */
+        if (strcmp(t.section, "v0.7") == 0) {
+            assert_int_equal(t.ncols, 4); /* every v0.7 message says where it comes from */
+            v07++;
+            continue;
+        }
         if (strcmp(t.section, "firmware") != 0) {
             assert_string_equal(t.section, "parser-only");
             parser_only++;
@@ -290,6 +297,7 @@ static void test_replies(void **state)
     }
     tsv_close(&t);
     assert_true(formatted >= 30);
+    assert_true(v07 >= 30);
     assert_true(parser_only >= 10);
 }
 
@@ -329,6 +337,158 @@ static void test_advertisement(void **state)
     assert_true(encoded >= 5);
 }
 
+/* Splits a '|'-separated text column into its unescaped parts; "-" is no part. */
+static size_t split_parts(char *column, uint8_t parts[][BUF], size_t lens[], size_t max)
+{
+    size_t n = 0;
+    if (strcmp(column, "-") == 0) {
+        return 0;
+    }
+    for (char *p = column;; n++) {
+        char *bar = strchr(p, '|');
+        if (bar != NULL) {
+            *bar = '\0';
+        }
+        assert_true(n < max);
+        lens[n] = tsv_unescape(p, parts[n], BUF);
+        if (bar == NULL) {
+            return n + 1;
+        }
+        p = bar + 1;
+    }
+}
+
+static void test_streams(void **state)
+{
+    (void)state;
+    static uint8_t chunks[64][BUF];
+    static uint8_t expected[8][BUF];
+    size_t chunk_lens[64];
+    size_t expected_lens[8];
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "streams.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 4);
+        size_t nchunks = split_parts(t.cols[0], chunks, chunk_lens, 64);
+        size_t nexpected = split_parts(t.cols[1], expected, expected_lens, 8);
+        dcp_reasm_t r;
+        dcp_reasm_reset(&r);
+        size_t got = 0;
+        for (size_t i = 0; i < nchunks; i++) {
+            const uint8_t *out = NULL;
+            size_t out_len = 0;
+            if (dcp_reasm_feed(&r, chunks[i], chunk_lens[i], &out, &out_len) == DCP_REASM_DONE) {
+                if (got >= nexpected || out_len != expected_lens[got] ||
+                    memcmp(out, expected[got], out_len) != 0) {
+                    fail_msg("streams.tsv:%u: message %zu \"%.*s\" not expected", t.lineno, got,
+                             (int)out_len, (const char *)out);
+                }
+                got++;
+            }
+        }
+        if (got != nexpected) {
+            fail_msg("streams.tsv:%u: %zu messages, want %zu", t.lineno, got, nexpected);
+        }
+        assert_int_equal(r.discarded, (uint32_t)atoi(t.cols[2]));
+        assert_false(r.pending);
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 20);
+}
+
+/* Renders what the server does with a payload in the outcome grammar of payloads.tsv. */
+static void render_serve(const uint8_t *p, size_t len, char *out, size_t cap)
+{
+    dcp_serve_t s;
+    dcp_payload_serve(p, len, &s);
+    size_t n = 0;
+    out[0] = '\0';
+    if (s.action == DCP_SERVE_SET) {
+        n += (size_t)snprintf(out + n, cap - n, "duty:%u;", s.duty);
+    } else if (s.action == DCP_SERVE_RAMP) {
+        n += (size_t)snprintf(out + n, cap - n, "ramp;");
+    }
+    switch (s.reply) {
+    case DCP_SERVE_READING:
+        snprintf(out + n, cap - n, "status:reading");
+        break;
+    case DCP_SERVE_INFO:
+        snprintf(out + n, cap - n, "status:info");
+        break;
+    case DCP_SERVE_ERR_UNKNOWN: {
+        char text[DCP_MESSAGE_MAX];
+        assert_true(dcp_fmt_err_unknown(text, sizeof(text), p, len) > 0);
+        snprintf(out + n, cap - n, "status:%s", text);
+        break;
+    }
+    }
+}
+
+static void test_payloads(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "payloads.tsv");
+    while (tsv_next(&t)) {
+        assert_true(t.ncols == 3 || t.ncols == 4);
+        if (strcmp(t.cols[0], "v1") != 0) {
+            assert_string_equal(t.cols[0], "v0.7");
+            continue;
+        }
+        uint8_t payload[BUF];
+        size_t len = tsv_unescape(t.cols[1], payload, sizeof(payload));
+        uint8_t want[BUF];
+        size_t wlen = tsv_unescape(t.cols[2], want, sizeof(want) - 1);
+        want[wlen] = '\0';
+        char got[BUF];
+        render_serve(payload, len, got, sizeof(got));
+        if (strcmp(got, (char *)want) != 0) {
+            fail_msg("payloads.tsv:%u: got \"%s\" want \"%s\"", t.lineno, got, (char *)want);
+        }
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 10);
+}
+
+static void test_status(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "status.tsv");
+    while (tsv_next(&t)) {
+        assert_true(t.ncols == 4 || t.ncols == 5);
+        if (strcmp(t.cols[0], "v1") != 0) {
+            assert_string_equal(t.cols[0], "v0.7");
+            continue;
+        }
+        uint16_t src = (uint16_t)strtoul(t.cols[1], NULL, 16);
+        uint8_t text[BUF];
+        size_t len = tsv_unescape(t.cols[2], text, sizeof(text));
+        char got[DCP_MESSAGE_MAX];
+        int n = dcp_fmt_status(got, sizeof(got), src, text, len);
+        if (strcmp(t.cols[3], "-") == 0) {
+            assert_int_equal(n, -1);
+        } else {
+            uint8_t want[BUF];
+            size_t wlen = tsv_unescape(t.cols[3], want, sizeof(want) - 1);
+            want[wlen] = '\0';
+            if (n < 0 || strcmp(got, (char *)want) != 0) {
+                fail_msg("status.tsv:%u: got \"%s\" want \"%s\"", t.lineno, n < 0 ? "" : got,
+                         (char *)want);
+            }
+            assert_int_equal((size_t)n, wlen);
+        }
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 10);
+}
+
 /* The Python-only file is still well-formed: two columns and a known reason on every line. */
 static void test_hostile_file_shape(void **state)
 {
@@ -360,7 +520,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunks),       cmocka_unit_test(test_commands),
         cmocka_unit_test(test_replies),      cmocka_unit_test(test_advertisement),
-        cmocka_unit_test(test_hostile_file_shape),
+        cmocka_unit_test(test_hostile_file_shape), cmocka_unit_test(test_streams),
+        cmocka_unit_test(test_payloads),     cmocka_unit_test(test_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@ from custom_components.dc_mesh.dcmesh import (
     ErrorReply,
     Event,
     MeshTimeout,
+    NodeError,
     NodeInfo,
     NodeRole,
     OnOff,
@@ -34,6 +35,7 @@ REPLIES = [(section, cols) for section, cols in load("replies.tsv")]
 HOSTILE = [cols for _, cols in load("hostile_messages.tsv")]
 COMMANDS = [cols for _, cols in load("commands.tsv")]
 ADVERTISEMENTS = [cols for _, cols in load("advertisement.tsv")]
+STREAMS = [cols for _, cols in load("streams.tsv")]
 
 
 def _ids(rows: list[list[str]]) -> list[str]:
@@ -41,12 +43,16 @@ def _ids(rows: list[list[str]]) -> list[str]:
 
 
 def test_every_vector_file_has_vectors() -> None:
-    for rows in (CHUNKS, REPLIES, HOSTILE, COMMANDS, ADVERTISEMENTS):
+    for rows in (CHUNKS, REPLIES, HOSTILE, COMMANDS, ADVERTISEMENTS, STREAMS):
         assert len(rows) >= 10
+    assert {section for section, _ in REPLIES} == {"firmware", "v0.7", "parser-only"}
+    # Every exact v0.7 message says where the firmware sends it.
+    assert all(len(row) == 4 and row[3] for section, row in REPLIES if section == "v0.7")
 
 
 @pytest.mark.parametrize("row", CHUNKS, ids=_ids(CHUNKS))
 def test_chunking(row: list[str]) -> None:
+    assert len(row) in {2, 3}
     message = unescape(row[0])
     chunks = [bytes.fromhex(group) for group in row[1].split(" ")]
     assert chunk_message(message) == chunks
@@ -85,7 +91,7 @@ def _expected_event(kind: str, values: dict[str, str]) -> Event:
         case "sent":
             return Sent(values["command"], values["fallback"] == "1")
         case "ack":
-            return Ack(integer("node"), integer("duty"))
+            return Ack(integer("node"), values["on"] == "1")
         case "onoff":
             return OnOff(integer("node"), values["on"] == "1")
         case "error":
@@ -95,6 +101,8 @@ def _expected_event(kind: str, values: dict[str, str]) -> Event:
             return MeshTimeout(integer("address"), node)
         case "status":
             return StatusLine(values["text"])
+        case "node_error":
+            return NodeError(integer("node"), values["detail"])
         case "unknown_payload":
             return UnknownPayload(values["detail"])
     raise AssertionError(f"unknown kind {kind!r} in replies.tsv")
@@ -102,11 +110,28 @@ def _expected_event(kind: str, values: dict[str, str]) -> Event:
 
 @pytest.mark.parametrize(("section", "row"), REPLIES, ids=_ids([r for _, r in REPLIES]))
 def test_reply(section: str, row: list[str]) -> None:
-    assert section in {"firmware", "parser-only"}
+    assert section in {"firmware", "v0.7", "parser-only"}
+    assert len(row) in {3, 4}
     message, kind, values = row[0], row[1], fields(row[2])
     event = parse_message(unescape(message))
     # Decimals are compared as numbers: float("12.003") equals our parse of "12.003V".
     assert event == _expected_event(kind, values)
+
+
+def _split(column: str) -> list[bytes]:
+    return [] if column == "-" else [unescape(part) for part in column.split("|")]
+
+
+@pytest.mark.parametrize("row", STREAMS, ids=[row[3][:60] for row in STREAMS])
+def test_stream(row: list[str]) -> None:
+    assert len(row) == 4
+    chunks, expected, discarded = _split(row[0]), _split(row[1]), int(row[2])
+    assert all(len(chunk) <= 20 for chunk in chunks)
+    reassembler = Reassembler()
+    delivered = [m for chunk in chunks if (m := reassembler.feed(chunk)) is not None]
+    assert delivered == expected
+    assert reassembler.discarded == discarded
+    assert not reassembler.pending
 
 
 @pytest.mark.parametrize("row", HOSTILE, ids=_ids(HOSTILE))

@@ -10,6 +10,7 @@ from .codec import (
     node_id_from_address,
     parse_message,
     parse_service_data,
+    reply_node_id_from_address,
 )
 from .const import (
     BASE_UNICAST,
@@ -20,6 +21,8 @@ from .const import (
     MAX_COMMAND_LEN,
     MAX_MESSAGE_LEN,
     MAX_NODES,
+    MAX_REPLY_NODE_ID,
+    MAX_UNICAST,
     NOTIFY_CHUNK_SIZE,
     SERVICE_UUID,
 )
@@ -46,6 +49,7 @@ from .models import (
     ErrorReply,
     Event,
     MeshTimeout,
+    NodeError,
     NodeInfo,
     NodeRole,
     OnOff,
@@ -65,6 +69,8 @@ __all__ = [
     "MAX_COMMAND_LEN",
     "MAX_MESSAGE_LEN",
     "MAX_NODES",
+    "MAX_REPLY_NODE_ID",
+    "MAX_UNICAST",
     "NOTIFY_CHUNK_SIZE",
     "SERVICE_UUID",
     "Ack",
@@ -86,6 +92,7 @@ __all__ = [
     "MeshSendError",
     "MeshTimeout",
     "MeshTimeoutError",
+    "NodeError",
     "NodeInfo",
     "NodeRole",
     "NotConnectedError",
@@ -105,4 +112,5 @@ __all__ = [
     "node_id_from_address",
     "parse_message",
     "parse_service_data",
+    "reply_node_id_from_address",
 ]

@@ -13,6 +13,8 @@ from .const import (
     BASE_UNICAST,
     MAX_MESSAGE_LEN,
     MAX_NODES,
+    MAX_REPLY_NODE_ID,
+    MAX_UNICAST,
     NOTIFY_CHUNK_SIZE,
     SERVICE_DATA_LEN,
     SERVICE_DATA_VERSION,
@@ -25,6 +27,7 @@ from .models import (
     ErrorReply,
     Event,
     MeshTimeout,
+    NodeError,
     NodeInfo,
     NodeRole,
     OnOff,
@@ -45,27 +48,37 @@ COMMANDS: Final = frozenset(
 DUTY_MIN: Final = 0
 DUTY_MAX: Final = 100
 
-# The INA260 cannot report more than this: bus voltage 1.25 mV x 32767, current
-# 1.25 mA x 32767, power 10 mW x 65535. Anything beyond is not a reading.
-VOLTAGE_MAX: Final = 40.96
+# The largest values the firmware can print, so that no real reading is ever refused.
+# v0.7 (command.c:15-21, sensor.c:139-140,166-167) prints float32: V = raw_u16 x 1.25 mV
+# (65535 -> 81.919), I = |raw_s16| x 1.25 mA (-32768 -> 40960.00, never negative) and
+# P = |V x I| (3355392.0). v1 prints fixed point: 81919 mV, -40960.00..40958.75 mA and
+# P = |mV x cmA| rounded (81919 x -4096000 -> 3355402.2 mW, a little above v0.7's).
+VOLTAGE_MAX: Final = 81.919
 CURRENT_MAX_MA: Final = 40960.0
-POWER_MAX_MW: Final = 655350.0
+POWER_MAX_MW: Final = 3355402.2
 U32_MAX: Final = 0xFFFFFFFF
 
 STATUS_LINES: Final = frozenset(
-    {"NODE_READY", "GATEWAY_CONNECTED", "MESH_READY:VENDOR"}
+    {"NODE_READY", "GATEWAY_READY", "GATEWAY_CONNECTED", "MESH_READY", "MESH_READY:VENDOR"}
 )
+# v0.7 passes 15 for the 16-byte literal "ERROR:NO_NODE_ID" (command_parser.c:55): the
+# truncated kind means the same thing and is reported under the full name.
+_ERROR_KIND_ALIASES: Final = {"NO_NODE_I": "NO_NODE_ID"}
+# Nothing terminates a message on the wire; a sender that appends CR/LF (or a NUL) and
+# the whitespace the Pi gateway stripped (dc_gateway.py:173) are tolerated.
+_SPACE: Final = " \t\n\r\x0b\x0c"
 
 # Message shapes. Keywords are case-sensitive, only the unit letters of DATA are not.
 # Number fields are captured loosely here and checked after the node id, so that the
 # reason reported follows the precedence unknown_message > bad_node_id > bad_number >
 # out_of_range (see firmware/vectors/hostile_messages.tsv).
 _NODE_RE: Final = re.compile(
-    r"NODE(?P<id>[^:]*):(?P<kind>DATA|ACK|ONOFF|INFO):(?P<body>.*)"
+    r"NODE(?P<id>[^:]*):(?P<kind>DATA|ACK|ONOFF|INFO):(?P<body>.*)", re.DOTALL
 )
 _DATA_RE: Final = re.compile(
     r"D:(?P<d>[^,]*)%,V:(?P<v>[^,]*)[Vv],I:(?P<i>[^,]*)[Mm][Aa],P:(?P<p>[^,]*)[Mm][Ww]"
 )
+_NODE_ERROR_RE: Final = re.compile(r"ERR:UNKNOWN:(?P<detail>.*)", re.DOTALL)
 _INFO_RE: Final = re.compile(
     r"FW:(?P<fw>[^,]*),HW:(?P<hw>[A-Za-z0-9-]{1,16}),ROLE:(?P<role>[UR]),"
     r"CAP:(?P<cap>[^,]*),UP:(?P<up>[^,]*),HEAP:(?P<heap>[^,]*),MESH:(?P<mesh>[^,]*),"
@@ -78,7 +91,8 @@ _ERROR_RE: Final = re.compile(
 _ERR_UNKNOWN_RE: Final = re.compile(r"ERR:UNKNOWN:(?P<detail>.+)", re.DOTALL)
 _TIMEOUT_RE: Final = re.compile(r"TIMEOUT:(?P<addr>.*)", re.DOTALL)
 
-_NODE_ID_RE: Final = re.compile(r"[0-9]")
+# `%d` of src - 5: no sign, no leading zero.
+_NODE_ID_RE: Final = re.compile(r"0|[1-9][0-9]{0,4}")
 _UINT_RE: Final = re.compile(r"[0-9]+")
 _DECIMAL_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ADDRESS_RE: Final = re.compile(r"0x[0-9A-Fa-f]{4}")
@@ -86,11 +100,26 @@ _SEMVER_RE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 _HEX4_RE: Final = re.compile(r"[0-9A-Fa-f]{4}")
 _HEX8_RE: Final = re.compile(r"[0-9A-Fa-f]{8}")
 
+# How every message the firmware sends begins (v0.7 and v1). The reassembler uses it to
+# resynchronise after a lost chunk: see `Reassembler`.
+_MESSAGE_START: Final = re.compile(
+    rb"NODE(?:[0-9]|_READY)|SENT:|ERROR:|ERR:|TIMEOUT:|MESH_READY|GATEWAY_"
+)
+
 
 def node_id_from_address(addr: int) -> int | None:
-    """Return the node id of a unicast address, or None if it is no node's."""
+    """Return the node id (0..MAX_NODES-1) of a unicast address, or None if none."""
     node = addr - BASE_UNICAST
     return node if 0 <= node < MAX_NODES else None
+
+
+def reply_node_id_from_address(addr: int) -> int | None:
+    """Return the node id replies use for a unicast address (no cap), None if none.
+
+    v0.7 names a sender `NODE<addr - 5>` whatever its address, so a mesh of more than
+    ten nodes reports ids above 9 (which no command can target).
+    """
+    return addr - BASE_UNICAST if BASE_UNICAST <= addr <= MAX_UNICAST else None
 
 
 def address_from_node_id(node: int) -> int:
@@ -153,52 +182,83 @@ def chunk_message(message: bytes) -> list[bytes]:
 
 
 class Reassembler:
-    """Joins notifications back into messages.
+    """Joins notifications back into messages, and loses as little as possible.
 
-    A '+' chunk continues the message; any other chunk, even an empty one, ends it.
-    The partial message is bounded to MAX_MESSAGE_LEN and dropped on overflow, so a
-    broken message never leaks past the next unprefixed chunk.
+    A '+' chunk continues the message, any other chunk (even an empty one) ends it. The
+    firmware sends the chunks of one message back to back (gatt_service.c:58-87) but
+    gives up the rest of a message when a notify fails, and skips a chunk when it runs
+    out of buffers: the reader then sees a message with no end, which would swallow the
+    next one. Every message starts with a known keyword (NODE<digit>, NODE_READY,
+    SENT:, ERROR:, ERR:, TIMEOUT:, MESH_READY, GATEWAY_), so a chunk that starts with
+    one while a partial message is pending starts a new message and the partial one is
+    given up. A lost chunk thus costs only the message it belonged to.
+
+    `feed` never raises. Every message given up (a dangling partial, a message over
+    MAX_MESSAGE_LEN, a partial dropped by `reset`) adds one to `discarded`; a '+' flood
+    that overflows is one message, whose chunks are skipped until it ends or a keyword
+    starts the next. A chunk that starts with no keyword and nothing pending is kept:
+    the parser decides what it is.
     """
 
     def __init__(self) -> None:
         """Start with no partial message."""
         self._parts: list[bytes] = []
         self._length = 0
+        self._skipping = False
+        self.discarded = 0
 
     @property
     def pending(self) -> bool:
         """Whether a partial message is waiting for its last chunk."""
-        return bool(self._parts)
+        return bool(self._parts) or self._skipping
 
     def reset(self) -> None:
-        """Drop any partial message (call it on every new connection)."""
+        """Give up any partial message (call it on every new connection)."""
+        if self._parts:
+            self.discarded += 1
+        self._clear()
+
+    def _clear(self) -> None:
         self._parts.clear()
         self._length = 0
+        self._skipping = False
 
     def feed(self, chunk: bytes) -> bytes | None:
         """Add one notification; return the message it completes, if any."""
         prefixed = chunk.startswith(CHUNK_PREFIX)
         body = chunk[len(CHUNK_PREFIX) :] if prefixed else chunk
-        self._length += len(body)
-        if self._length > MAX_MESSAGE_LEN:
-            self.reset()
-            raise ProtocolError("too_long", f"message exceeds {MAX_MESSAGE_LEN} bytes")
+        if self.pending and _MESSAGE_START.match(body):
+            self.reset()  # the pending message lost its end: this one is new
+        if self._skipping:
+            if not prefixed:
+                self._skipping = False  # the end of the overlong message
+            return None
+        if self._length + len(body) > MAX_MESSAGE_LEN:
+            self.discarded += 1
+            self._clear()
+            self._skipping = prefixed
+            return None
         self._parts.append(body)
+        self._length += len(body)
         if prefixed:
             return None
         message = b"".join(self._parts)
-        self.reset()
+        self._clear()
         return message
 
 
 def parse_message(message: bytes) -> Event:
-    """Decode one reassembled message into a typed event."""
+    """Decode one reassembled message into a typed event.
+
+    ASCII whitespace around the message and NUL bytes at its end are ignored.
+    """
     if len(message) > MAX_MESSAGE_LEN:
         raise ProtocolError("too_long", f"{len(message)} bytes > {MAX_MESSAGE_LEN}")
     try:
         text = message.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ProtocolError("bad_utf8", str(err)) from None
+    text = text.rstrip(_SPACE + "\x00").lstrip(_SPACE)
     if text in STATUS_LINES:
         return StatusLine(text)
     if match := _NODE_RE.fullmatch(text):
@@ -206,33 +266,37 @@ def parse_message(message: bytes) -> Event:
     if match := _SENT_RE.fullmatch(text):
         return Sent(match["cmd"], match["fallback"] is not None)
     if match := _ERROR_RE.fullmatch(text):
-        return ErrorReply(match["kind"], match["detail"])
+        kind = _ERROR_KIND_ALIASES.get(match["kind"], match["kind"])
+        return ErrorReply(kind, match["detail"])
     if match := _ERR_UNKNOWN_RE.fullmatch(text):
         return UnknownPayload(match["detail"])
     if match := _TIMEOUT_RE.fullmatch(text):
         if not _ADDRESS_RE.fullmatch(match["addr"]):
             raise ProtocolError("bad_number", f"address {match['addr']!r}")
         address = int(match["addr"], 16)
-        return MeshTimeout(address, node_id_from_address(address))
+        return MeshTimeout(address, reply_node_id_from_address(address))
     raise ProtocolError("unknown_message", repr(text[:64]))
 
 
 def _parse_node(id_text: str, kind: str, body: str) -> Event:
-    shape = {"DATA": _DATA_RE, "INFO": _INFO_RE}.get(kind)
-    fields = shape.fullmatch(body) if shape is not None else None
-    if shape is not None and fields is None:
+    fields: re.Match[str] | None = None
+    if kind == "DATA":
+        fields = _DATA_RE.fullmatch(body) or _NODE_ERROR_RE.fullmatch(body)
+    elif kind == "INFO":
+        fields = _INFO_RE.fullmatch(body)
+    if kind in {"DATA", "INFO"} and fields is None:
         raise ProtocolError("unknown_message", f"NODE{id_text}:{kind} {body[:64]!r}")
-    if not _NODE_ID_RE.fullmatch(id_text):
-        raise ProtocolError("bad_node_id", f"node id {id_text!r} is not one digit")
+    if not _NODE_ID_RE.fullmatch(id_text) or int(id_text) > MAX_REPLY_NODE_ID:
+        raise ProtocolError("bad_node_id", f"node id {id_text!r}")
     node_id = int(id_text)
     if fields is None:
-        value = _uint(body, kind.lower())
-        if kind == "ACK":
-            return Ack(node_id, _in_range(value, DUTY_MIN, DUTY_MAX, "duty"))
-        return OnOff(node_id, _in_range(value, 0, 1, "on/off") == 1)
-    if kind == "DATA":
-        return _parse_data(node_id, fields)
-    return _parse_info(node_id, fields)
+        state = _in_range(_uint(body, kind.lower()), 0, 1, "on/off") == 1
+        return Ack(node_id, state) if kind == "ACK" else OnOff(node_id, state)
+    if kind == "INFO":
+        return _parse_info(node_id, fields)
+    if fields.re is _NODE_ERROR_RE:
+        return NodeError(node_id, fields["detail"])
+    return _parse_data(node_id, fields)
 
 
 def _uint(text: str, name: str) -> int:

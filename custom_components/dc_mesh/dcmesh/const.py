@@ -14,6 +14,11 @@ LOCAL_NAME: Final = "DC-Monitor"
 MAX_NODES: Final = 10
 BASE_UNICAST: Final = 0x0005
 GROUP_ADDR: Final = 0xC000
+# Replies name the sender as `NODE<src - BASE_UNICAST>` with no cap (v0.7 mesh_node.c:459):
+# a mesh provisioned beyond ten nodes reports NODE10, NODE11, ... that no command can
+# target. The largest unicast address bounds the ids a reply can carry.
+MAX_UNICAST: Final = 0x7FFF
+MAX_REPLY_NODE_ID: Final = MAX_UNICAST - BASE_UNICAST
 
 # The mesh GATT proxy path limits the ATT MTU to 23, so a notification carries 20 bytes.
 NOTIFY_CHUNK_SIZE: Final = 20

@@ -22,7 +22,13 @@ class ProtocolMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """`NODE<id>:DATA:...`: one sensor reading of a node."""
+    """`NODE<id>:DATA:D:<duty>%,V:<V>V,I:<mA>mA,P:<mW>mW`: one sensor reading of a node.
+
+    The answer to READ/STATUS and also to DUTY, RAMP/ON and STOP/OFF (`duty` is the duty
+    after the command). `node_id` is the sender's unicast address - 5 and may be above 9
+    (a node no command can target). v0.7 prints V and I from float32 (I is never
+    negative there); v1 prints fixed point and may report a negative current.
+    """
 
     node_id: int
     duty: int
@@ -56,15 +62,21 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """`NODE<id>:ACK:<n>`: a node applied duty `n`."""
+    """`NODE<id>:ACK:<0|1>`: Generic OnOff status, the answer to a fallback OnOff SET.
+
+    Only a v0.7 node in fallback mode (vendor client unbound) sends it, after
+    `SENT:ON(fallback)` / `SENT:OFF(fallback)`: `on` is the present OnOff state the
+    target reported, i.e. whether its load is now at 100 % (True) or 0 % (False). It is
+    never an acknowledgement of a duty.
+    """
 
     node_id: int
-    duty: int
+    on: bool
 
 
 @dataclass(frozen=True, slots=True)
 class OnOff:
-    """`NODE<id>:ONOFF:<0|1>`: the on/off state of a node."""
+    """`NODE<id>:ONOFF:<0|1>`: Generic OnOff GET status (v0.7 has it, never triggers it)."""
 
     node_id: int
     on: bool
@@ -88,15 +100,37 @@ class MeshTimeout:
 
 @dataclass(frozen=True, slots=True)
 class StatusLine:
-    """`NODE_READY`, `GATEWAY_CONNECTED`, `MESH_READY:VENDOR`."""
+    """A status line, `text` exactly as sent.
+
+    `MESH_READY:VENDOR` (the vendor client got bound: fallback mode is over),
+    `MESH_READY` (old dedicated gateway: some other model got bound),
+    `GATEWAY_CONNECTED`, and the initial read value of 0xDC02: `NODE_READY` (universal
+    node) or `GATEWAY_READY` (old gateway).
+    """
 
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class UnknownPayload:
-    """`ERR:UNKNOWN[:<x>]`: a node could not parse a mesh payload."""
+    """`ERR:UNKNOWN:<x>` without a node id: how early v1 builds reported a refused payload.
 
+    Current firmware (v0.7 and v1) sends `NODE<id>:DATA:ERR:UNKNOWN:<x>` (`NodeError`).
+    """
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeError:
+    """`NODE<id>:DATA:ERR:UNKNOWN:<x>`: node `id` refused the mesh payload `<x>`.
+
+    The sender's vendor server did not know the payload; only a foreign vendor client
+    can cause it (this integration sends only known payloads). `detail` is the payload
+    as echoed, possibly empty.
+    """
+
+    node_id: int
     detail: str
 
 
@@ -110,6 +144,7 @@ type Event = (
     | MeshTimeout
     | StatusLine
     | UnknownPayload
+    | NodeError
 )
 
 

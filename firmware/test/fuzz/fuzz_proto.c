@@ -56,6 +56,16 @@ static void fuzz_payload(const uint8_t *data, size_t size)
     int n = dcp_fmt_err_unknown(buf, sizeof(buf), data, size);
     check(n == -1 || (size_t)n == strlen(buf));
     check(strlen(buf) < sizeof(buf));
+    dcp_serve_t serve;
+    dcp_payload_serve(data, size, &serve);
+    check(serve.action != DCP_SERVE_SET || serve.duty <= 100);
+    /* a forwarded STATUS: never a '+' or a byte outside 0x20..0x7e, never over the buffer */
+    uint16_t src = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
+    n = dcp_fmt_status(buf, sizeof(buf), src, data, size);
+    check(n == -1 || (size_t)n == strlen(buf));
+    for (int i = 0; i < n; i++) {
+        check(buf[i] >= 0x20 && buf[i] <= 0x7E && buf[i] != '+');
+    }
 }
 
 static void fuzz_round_trip(const uint8_t *data, size_t size)
@@ -67,6 +77,9 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
     for (size_t i = 19; i < len; i += 19) {
         if (data[i] == '+' && i + 20 >= len) {
             return; /* the '+' gap of section 1: firmware never sends such a message */
+        }
+        if (dcp_message_start(data + i, len - i)) {
+            return; /* a chunk would look like a new message: firmware never sends one */
         }
     }
     dcp_reasm_t r;
@@ -102,6 +115,7 @@ static void fuzz_reader(const uint8_t *data, size_t size)
             check(out_len <= DCP_MAX_MESSAGE_LEN);
         }
         check(r.len <= DCP_MAX_MESSAGE_LEN);
+        check(!(r.pending && r.skipping));
         i += n;
     }
 }

@@ -147,38 +147,38 @@ static void node_app_apply_duty(uint8_t duty)
     }
 }
 
-/* A mesh payload for this node, from the mesh (ctx) or from the GATT client (ctx NULL). */
+/* A mesh payload for this node, from the mesh (ctx) or from the GATT client (ctx NULL). The
+ * STATUS text is what v0.7 sends: a bare reading (read, duty:<n>, r, s), ERR:UNKNOWN:<payload>,
+ * or (v1) the INFO line; a local answer is notified as the gateway would forward it. */
 static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_mesh_msg_ctx_t *ctx)
 {
-    char msg[DCP_MESSAGE_MAX];
+    char status[DCP_MESSAGE_MAX];
     int n = -1;
     uint8_t node = mesh_vnd_node_id();
-    uint8_t duty = 0;
     int32_t mv = 0;
     int32_t cma = 0;
-    switch (dcp_payload_parse(p, len, &duty)) {
-    case DCP_PAYLOAD_READ:
+    dcp_serve_t serve;
+    dcp_payload_serve(p, len, &serve);
+    switch (serve.action) {
+    case DCP_SERVE_KEEP:
+        break;
+    case DCP_SERVE_SET:
+        dcp_ramp_stop(&s_ramp);
+        node_app_apply_duty(serve.duty);
+        break;
+    case DCP_SERVE_RAMP:
+        node_app_apply_duty(dcp_ramp_start(&s_ramp, node_app_now_ms()));
+        break;
+    }
+    switch (serve.reply) {
+    case DCP_SERVE_READING:
         if (ina260_read(&mv, &cma) != ESP_OK) {
             ESP_LOGE(TAG, "sensor read failed: no DATA sent");
             return;
         }
-        n = dcp_fmt_data(msg, sizeof(msg), node, s_duty, mv, cma);
+        n = dcp_fmt_reading(status, sizeof(status), s_duty, mv, cma);
         break;
-    case DCP_PAYLOAD_DUTY:
-        dcp_ramp_stop(&s_ramp);
-        node_app_apply_duty(duty);
-        n = dcp_fmt_ack(msg, sizeof(msg), node, s_duty);
-        break;
-    case DCP_PAYLOAD_RAMP:
-        node_app_apply_duty(dcp_ramp_start(&s_ramp, node_app_now_ms()));
-        n = dcp_fmt_onoff(msg, sizeof(msg), node, true);
-        break;
-    case DCP_PAYLOAD_STOP:
-        dcp_ramp_stop(&s_ramp);
-        node_app_apply_duty(0);
-        n = dcp_fmt_onoff(msg, sizeof(msg), node, false);
-        break;
-    case DCP_PAYLOAD_INFO: {
+    case DCP_SERVE_INFO: {
         const dcp_info_t info = {
             .firmware = esp_app_get_description()->version,
             .hardware = CONFIG_DCM_HARDWARE,
@@ -189,22 +189,26 @@ static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_
             .mesh_id = mesh_vnd_mesh_id(),
             .gateway = (ctx == NULL),
         };
-        n = dcp_fmt_info(msg, sizeof(msg), node, &info);
+        n = dcp_fmt_info(status, sizeof(status), node, &info);
         break;
     }
-    case DCP_PAYLOAD_UNKNOWN:
-        n = dcp_fmt_err_unknown(msg, sizeof(msg), p, len);
+    case DCP_SERVE_ERR_UNKNOWN:
+        n = dcp_fmt_err_unknown(status, sizeof(status), p, len);
         break;
     }
     if (n < 0) {
         ESP_LOGE(TAG, "reply does not format (node %u)", node);
         return;
     }
-    if (ctx == NULL) {
-        node_app_notify(msg, n);
-    } else if (mesh_vnd_reply(ctx, msg, (size_t)n) != ESP_OK) {
-        ESP_LOGW(TAG, "STATUS to 0x%04x failed", ctx->addr);
+    if (ctx != NULL) {
+        if (mesh_vnd_reply(ctx, status, (size_t)n) != ESP_OK) {
+            ESP_LOGW(TAG, "STATUS to 0x%04x failed", ctx->addr);
+        }
+        return;
     }
+    char msg[DCP_MESSAGE_MAX];
+    node_app_notify(msg, dcp_fmt_status(msg, sizeof(msg), dcp_addr_from_node(node),
+                                        (const uint8_t *)status, (size_t)n));
 }
 
 static void node_app_pump_unicast(uint32_t now)
@@ -276,12 +280,18 @@ static void node_app_handle(const node_app_event_t *ev, uint32_t now)
     case NODE_APP_EV_MESH_SEND:
         node_app_handle_payload(ev->data, ev->len, &ev->ctx);
         break;
-    case NODE_APP_EV_MESH_STATUS:
+    case NODE_APP_EV_MESH_STATUS: {
         if (dcp_tracker_on_status(&s_tracker, ev->addr)) {
             node_app_pump_unicast(now);
         }
-        node_app_notify((const char *)ev->data, ev->len);
+        char msg[DCP_MESSAGE_MAX];
+        int n = dcp_fmt_status(msg, sizeof(msg), ev->addr, ev->data, ev->len);
+        if (n < 0) {
+            ESP_LOGW(TAG, "STATUS from 0x%04x too long: dropped", ev->addr);
+        }
+        node_app_notify(msg, n);
         break;
+    }
     case NODE_APP_EV_MESH_READY:
         s_ready = ev->flag;
         if (s_ready) {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from unittest.mock import patch
 
+from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from homeassistant.const import CONF_ADDRESS
 from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 

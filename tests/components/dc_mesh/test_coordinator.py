@@ -23,7 +23,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.dc_mesh import async_remove_config_entry_device
 from custom_components.dc_mesh.const import DOMAIN
-from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID
+from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming
 from simulator.mesh import ChunkFaults, Mesh
 
 from . import wait_for
@@ -72,7 +72,7 @@ async def test_gone_node_can_be_removed_live_node_cannot(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = 1.5
+    coordinator.stale_timeout = timedelta(seconds=1.5)
     devices = dr.async_get(hass)
     key = mesh_key(mesh)
     gone = devices.async_get_device_by_identifier(
@@ -99,7 +99,7 @@ async def test_unavailable_and_back_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = 0.3
+    coordinator.stale_timeout = timedelta(seconds=0.3)
     caplog.set_level(logging.INFO, logger="custom_components.dc_mesh")
     mesh.set_unreachable(1, True)
     for _ in range(4):
@@ -155,11 +155,14 @@ async def test_unreachable_mesh_raises_and_clears_repair(
     issue_id = f"mesh_unreachable_{loaded_entry.entry_id}"
     with (
         patch(
-            "custom_components.dc_mesh.coordinator.UNREACHABLE_ISSUE_AFTER",
+            "custom_components.dc_mesh.connection.UNREACHABLE_ISSUE_AFTER",
             timedelta(0),
         ),
-        patch("custom_components.dc_mesh.coordinator.BACKOFF_MAX", 0.05),
-        patch("custom_components.dc_mesh.coordinator.BACKOFF_INITIAL", 0.02),
+        patch.object(
+            coordinator.connection.policy,
+            "timing",
+            FailoverTiming(backoff_initial=0.02, backoff_max=0.05),
+        ),
     ):
         for node_id in range(5):
             mesh.power_off(node_id)

@@ -37,7 +37,7 @@ async def test_live_values_duty_and_failover(
     coordinator = loaded_entry.runtime_data
     key = mesh_key(mesh)
 
-    # Devices: a hub and one device per sensing node, "Node N", via the hub.
+    # Devices: a hub and one device per sensing node, "<mesh> node N", via the hub.
     devices = dr.async_get(hass)
     hub = devices.async_get_device_by_identifier((DOMAIN, key), loaded_entry.entry_id)
     assert hub is not None
@@ -47,7 +47,7 @@ async def test_live_values_duty_and_failover(
         )
         assert device is not None
         assert device.via_device_id == hub.id
-        assert device.name == f"Node {node_id}"
+        assert device.name == f"{loaded_entry.title} node {node_id}"
         if profile is Profile.V1:
             assert device.sw_version == "1.0.0"
 
@@ -117,7 +117,7 @@ async def test_all_nodes_lost_and_recovered(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = 0.5
+    coordinator.stale_timeout = timedelta(seconds=0.5)
     key = mesh_key(mesh)
     for node_id in range(5):
         mesh.power_off(node_id)

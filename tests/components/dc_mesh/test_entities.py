@@ -5,12 +5,14 @@ mesh side is dead."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     ATTR_FRIENDLY_NAME,
     ATTR_UNIT_OF_MEASUREMENT,
+    CONF_ADDRESS,
     STATE_UNAVAILABLE,
     EntityCategory,
     UnitOfElectricCurrent,
@@ -27,7 +29,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.dc_mesh.const import CONF_ADDRESS, CONF_MESH_ID, DOMAIN
+from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh
 
@@ -178,7 +180,7 @@ async def test_hub_controls_drive_the_balancer(
     await hass.services.async_call(
         "number", "set_value", {ATTR_ENTITY_ID: budget, "value": 9.5}, blocking=True
     )
-    assert balancer.threshold_mw == 9500
+    assert balancer.budget_mw == 9500
     assert hass.states.get(budget).state == "9.5"
 
     priority = _entity(hass, "select", f"{key}_priority_node")
@@ -222,14 +224,14 @@ async def test_balancing_off_while_disconnected_keeps_user_duties(
 ) -> None:
     coordinator = loaded_entry.runtime_data
     await coordinator.async_set_duty(1, 70)
-    await coordinator.async_set_balancing(True)
+    await coordinator.balancer_control.async_set_enabled(True)
     ceilings = dict(coordinator.balancer.ceilings)
     assert ceilings[1] == 70
     for node_id in range(5):
         mesh.power_off(node_id)
     await wait_for(lambda: not coordinator.data.connected)
     with pytest.raises(Exception, match="not connected"):
-        await coordinator.async_set_balancing(False)
+        await coordinator.balancer_control.async_set_enabled(False)
     assert coordinator.balancer.enabled
     assert dict(coordinator.balancer.ceilings) == ceilings
 
@@ -260,7 +262,7 @@ async def test_action_on_unloaded_entry(
             {"config_entry_id": loaded_entry.entry_id, "duty": 10},
             blocking=True,
         )
-    assert err.value.translation_key == "entry_not_loaded"
+    assert err.value.translation_key == "service_config_entry_not_loaded"
     with pytest.raises(vol.Invalid):
         await hass.services.async_call(
             DOMAIN,
@@ -278,7 +280,7 @@ async def test_removed_node_comes_back_as_new(
 ) -> None:
     assert await async_setup_component(hass, "config", {})
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = 1.0
+    coordinator.stale_timeout = timedelta(seconds=1)
     key = mesh_key(mesh)
     devices = dr.async_get(hass)
     device = devices.async_get_device_by_identifier(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import itertools
 
 from homeassistant.core import HomeAssistant
@@ -132,7 +133,7 @@ async def test_balances_the_simulated_mesh(
     await coordinator.async_refresh()
     coordinator.balancer.cooldown = 0
     coordinator.balancer.budget_mw = 8500  # budget 8 W of a 15 W demand
-    await coordinator.async_set_balancing(True)
+    await coordinator.balancer_control.async_set_enabled(True)
     budget = coordinator.balancer.target_mw
 
     totals = await _rounds(coordinator, 15)
@@ -140,7 +141,7 @@ async def test_balances_the_simulated_mesh(
     assert all(abs(t - budget) <= 0.05 * budget for t in totals[-3:]), totals
 
     # A node drops out: the others take its share, still within the budget.
-    coordinator.stale_timeout = 2.0
+    coordinator.stale_timeout = timedelta(seconds=2.0)
     mesh.power_off(3)
     await asyncio.sleep(2.2)
     totals = await _rounds(coordinator, 15)
@@ -154,7 +155,7 @@ async def test_balances_the_simulated_mesh(
     assert all(abs(t - budget) <= 0.05 * budget for t in totals[-3:]), totals
 
     # Balancing off restores the user's duties.
-    await coordinator.async_set_balancing(False)
+    await coordinator.balancer_control.async_set_enabled(False)
     assert all(mesh.node(n).duty == 100 for n in range(3))
 
 
@@ -216,7 +217,7 @@ async def test_balancer_settings_survive_restart(
     assert dict(balancer.ceilings) == {0: 80, 1: 60}
     assert hass.states.get(ids["switch"]).state == "on"
     # Turning it off restores the user's own duties from before the restart.
-    await config_entry.runtime_data.async_set_balancing(False)
+    await config_entry.runtime_data.balancer_control.async_set_enabled(False)
     assert mesh.node(0).duty == 80
     assert mesh.node(1).duty == 60
     await hass.config_entries.async_unload(config_entry.entry_id)

@@ -102,11 +102,12 @@ def _fix_timing(entry: MockConfigEntry) -> None:
         Platform.SWITCH,
     ],
 )
-@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+# Fixtures in usefixtures are set up before the arguments: the patches precede `loaded_entry`.
+@pytest.mark.usefixtures(
+    "entity_registry_enabled_by_default", "only_platform", "quiet_mesh"
+)
 async def test_entities(
     hass: HomeAssistant,
-    only_platform: None,
-    quiet_mesh: Mesh,
     loaded_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
@@ -115,9 +116,9 @@ async def test_entities(
     await snapshot_platform(hass, entity_registry, snapshot, loaded_entry.entry_id)
 
 
+@pytest.mark.usefixtures("quiet_mesh")
 async def test_devices(
     hass: HomeAssistant,
-    quiet_mesh: Mesh,
     loaded_entry: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
     snapshot: SnapshotAssertion,
@@ -127,10 +128,10 @@ async def test_devices(
     assert sorted(devices, key=lambda device: sorted(device.identifiers)) == snapshot
 
 
+@pytest.mark.usefixtures("quiet_mesh")
 async def test_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
-    quiet_mesh: Mesh,
     loaded_entry: MockConfigEntry,
     snapshot: SnapshotAssertion,
 ) -> None:

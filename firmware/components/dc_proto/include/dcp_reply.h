@@ -28,12 +28,22 @@ typedef struct {
 /* |V x I| in tenths of a milliwatt, rounded half up. */
 uint64_t dcp_power_dmw(int32_t voltage_mv, int32_t current_cma);
 
-/* NODE<id>:DATA:D:<duty>%,V:<V>V,I:<mA>mA,P:<mW>mW; current in hundredths of a mA. */
+/* D:<duty>%,V:<V>V,I:<mA>mA,P:<mW>mW: a reading as a vendor STATUS carries it (v0.7
+ * command.c:15-21); current in hundredths of a mA. The answer to read, duty:<n>, r and s. */
+int dcp_fmt_reading(char *buf, size_t size, uint8_t duty, int32_t voltage_mv, int32_t current_cma);
+/* NODE<id>:DATA:<reading>: the notification of a reading of node id 0..9. */
 int dcp_fmt_data(char *buf, size_t size, uint8_t node, uint8_t duty, int32_t voltage_mv,
                  int32_t current_cma);
 int dcp_fmt_info(char *buf, size_t size, uint8_t node, const dcp_info_t *info);
-int dcp_fmt_ack(char *buf, size_t size, uint8_t node, uint8_t duty);
-int dcp_fmt_onoff(char *buf, size_t size, uint8_t node, bool on);
+/*
+ * The notification for a vendor STATUS text from unicast address src (or for the node's own
+ * answer to a local payload, src = its own address). A text that starts with "NODE" (a v1 INFO
+ * line) is notified as it is; any other (a reading, ERR:UNKNOWN:<x>) becomes
+ * NODE<src - 5>:DATA:<text>, as v0.7 does (mesh_node.c:459-473: no cap on the id, a source below
+ * 0x0005 gives NODE0). Bytes outside 0x20..0x7e and '+' become '?'. -1 when it does not fit (v0.7
+ * drops it too).
+ */
+int dcp_fmt_status(char *buf, size_t size, uint16_t src, const uint8_t *text, size_t len);
 /* SENT:<COMMAND>, SENT:DUTY:<n> for DUTY. */
 int dcp_fmt_sent(char *buf, size_t size, dcp_cmd_t cmd, uint8_t duty);
 /* ERROR:<kind>[:<detail>]; detail (may be NULL) is echoed upper-cased and sanitised. */

@@ -52,3 +52,32 @@ dcp_payload_kind_t dcp_payload_parse(const uint8_t *p, size_t len, uint8_t *duty
     }
     return DCP_PAYLOAD_UNKNOWN;
 }
+
+void dcp_payload_serve(const uint8_t *p, size_t len, dcp_serve_t *out)
+{
+    uint8_t duty = 0;
+    out->kind = dcp_payload_parse(p, len, &duty);
+    out->action = DCP_SERVE_KEEP;
+    out->duty = 0;
+    out->reply = DCP_SERVE_READING;
+    switch (out->kind) {
+    case DCP_PAYLOAD_READ:
+        break;
+    case DCP_PAYLOAD_DUTY:
+        out->action = DCP_SERVE_SET;
+        out->duty = duty;
+        break;
+    case DCP_PAYLOAD_RAMP:
+        out->action = DCP_SERVE_RAMP;
+        break;
+    case DCP_PAYLOAD_STOP:
+        out->action = DCP_SERVE_SET;
+        break;
+    case DCP_PAYLOAD_INFO:
+        out->reply = DCP_SERVE_INFO;
+        break;
+    case DCP_PAYLOAD_UNKNOWN:
+        out->reply = DCP_SERVE_ERR_UNKNOWN;
+        break;
+    }
+}

@@ -1,5 +1,7 @@
 #include "dcp_reply.h"
 
+#include <string.h>
+
 #include "dcp_sb.h"
 
 #define DCP_FIELD_MAX 16u
@@ -17,6 +19,30 @@ uint64_t dcp_power_dmw(int32_t voltage_mv, int32_t current_cma)
     return (mag + 5000u) / 10000u;
 }
 
+static void put_reading(dcp_sb_t *sb, uint8_t duty, int32_t voltage_mv, int32_t current_cma)
+{
+    dcp_sb_puts(sb, "D:");
+    dcp_sb_put_u32(sb, duty);
+    dcp_sb_puts(sb, "%,V:");
+    dcp_sb_put_fixed(sb, voltage_mv, 3);
+    dcp_sb_puts(sb, "V,I:");
+    dcp_sb_put_fixed(sb, current_cma, 2);
+    dcp_sb_puts(sb, "mA,P:");
+    dcp_sb_put_fixed(sb, (int64_t)dcp_power_dmw(voltage_mv, current_cma), 1);
+    dcp_sb_puts(sb, "mW");
+}
+
+int dcp_fmt_reading(char *buf, size_t size, uint8_t duty, int32_t voltage_mv, int32_t current_cma)
+{
+    dcp_sb_t sb;
+    dcp_sb_init(&sb, buf, size);
+    if (duty > 100u || voltage_mv < 0) {
+        return -1;
+    }
+    put_reading(&sb, duty, voltage_mv, current_cma);
+    return dcp_sb_result(&sb);
+}
+
 int dcp_fmt_data(char *buf, size_t size, uint8_t node, uint8_t duty, int32_t voltage_mv,
                  int32_t current_cma)
 {
@@ -25,17 +51,27 @@ int dcp_fmt_data(char *buf, size_t size, uint8_t node, uint8_t duty, int32_t vol
     if (node >= DCP_MAX_NODES || duty > 100u || voltage_mv < 0) {
         return -1;
     }
-    uint64_t power = dcp_power_dmw(voltage_mv, current_cma);
     put_node(&sb, node);
-    dcp_sb_puts(&sb, ":DATA:D:");
-    dcp_sb_put_u32(&sb, duty);
-    dcp_sb_puts(&sb, "%,V:");
-    dcp_sb_put_fixed(&sb, voltage_mv, 3);
-    dcp_sb_puts(&sb, "V,I:");
-    dcp_sb_put_fixed(&sb, current_cma, 2);
-    dcp_sb_puts(&sb, "mA,P:");
-    dcp_sb_put_fixed(&sb, (int64_t)power, 1);
-    dcp_sb_puts(&sb, "mW");
+    dcp_sb_puts(&sb, ":DATA:");
+    put_reading(&sb, duty, voltage_mv, current_cma);
+    return dcp_sb_result(&sb);
+}
+
+int dcp_fmt_status(char *buf, size_t size, uint16_t src, const uint8_t *text, size_t len)
+{
+    dcp_sb_t sb;
+    dcp_sb_init(&sb, buf, size);
+    if (text == NULL && len > 0) {
+        return -1;
+    }
+    if (len < 4 || memcmp(text, "NODE", 4) != 0) {
+        dcp_sb_puts(&sb, "NODE");
+        dcp_sb_put_u32(&sb, (src >= DCP_BASE_UNICAST) ? (uint32_t)(src - DCP_BASE_UNICAST) : 0u);
+        dcp_sb_puts(&sb, ":DATA:");
+    }
+    if (len > 0) {
+        dcp_sb_put_echo(&sb, text, len, false);
+    }
     return dcp_sb_result(&sb);
 }
 
@@ -100,31 +136,6 @@ int dcp_fmt_info(char *buf, size_t size, uint8_t node, const dcp_info_t *info)
     dcp_sb_puts(&sb, ",MESH:");
     dcp_sb_put_hex(&sb, info->mesh_id, 8);
     dcp_sb_puts(&sb, info->gateway ? ",GW:1" : ",GW:0");
-    return dcp_sb_result(&sb);
-}
-
-int dcp_fmt_ack(char *buf, size_t size, uint8_t node, uint8_t duty)
-{
-    dcp_sb_t sb;
-    dcp_sb_init(&sb, buf, size);
-    if (node >= DCP_MAX_NODES || duty > 100u) {
-        return -1;
-    }
-    put_node(&sb, node);
-    dcp_sb_puts(&sb, ":ACK:");
-    dcp_sb_put_u32(&sb, duty);
-    return dcp_sb_result(&sb);
-}
-
-int dcp_fmt_onoff(char *buf, size_t size, uint8_t node, bool on)
-{
-    dcp_sb_t sb;
-    dcp_sb_init(&sb, buf, size);
-    if (node >= DCP_MAX_NODES) {
-        return -1;
-    }
-    put_node(&sb, node);
-    dcp_sb_puts(&sb, on ? ":ONOFF:1" : ":ONOFF:0");
     return dcp_sb_result(&sb);
 }
 
