@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from .mesh import Mesh
 
-ADAPTER = "dc_mesh_sim"  # not "hci...": habluetooth would try BlueZ mgmt on it
 # Real nodes advertise every 30-60 ms (v0.7: NimBLE's default fast interval) or 100 ms (v1), and
 # Home Assistant refreshes a device's advertisement time at each one. Once a second keeps that
 # property (a node's "last advertisement" is never more than a second old while it is alive)
@@ -74,7 +73,8 @@ def async_register_mesh(
     connector = HaBluetoothConnector(
         client=bound_backend(mesh), source=source, can_connect=lambda: True
     )
-    scanner = SimMeshScanner(source, ADAPTER, connector, True)
+    # Each mesh is its own adapter, with its own pool of connection slots.
+    scanner = SimMeshScanner(source, source, connector, True)
     unregister_scanner = async_register_scanner(
         hass, scanner, connection_slots=connection_slots
     )

@@ -76,6 +76,8 @@ class MeshConnection:
         self._unreachable_since: datetime | None = None
         self._refused: set[str] = set()
         self._outage_logged = False
+        self._lost_before = False
+        self._link_up_at = 0.0
         self._unsubs: list[CALLBACK_TYPE] = []
         # node id -> Bluetooth address, from v1 advertisements
         self.node_addresses: dict[int, str] = {}
@@ -295,7 +297,8 @@ class MeshConnection:
     @callback
     def _adopt(self, link: DcMeshLink) -> None:
         self.link = link
-        self.policy.connected(link.address, bluetooth.MONOTONIC_TIME())
+        self._link_up_at = bluetooth.MONOTONIC_TIME()
+        self.policy.connected(link.address, self._link_up_at)
         self._refused.discard(link.address)
         link.register_disconnect_callback(lambda: self._handle_link_lost(link))
         if self._unreachable_since is not None:
@@ -330,21 +333,26 @@ class MeshConnection:
         if link is not self.link or self._closing:
             return
         self.link = None
-        self.policy.lost(link.address, bluetooth.MONOTONIC_TIME())
-        if not self._outage_logged:
+        now = bluetooth.MONOTONIC_TIME()
+        self.policy.lost(link.address, now)
+        # A flapping link logs its first loss only: later short-lived links stay quiet.
+        held = now - self._link_up_at >= self.policy.timing.stable_after
+        if not self._outage_logged and (held or not self._lost_before):
             self._outage_logged = True
             LOGGER.info("Lost the link to %s through %s", self.title, link.address)
+        self._lost_before = True
         self._unreachable_since = self._unreachable_since or dt_util.utcnow()
         self._on_lost(link)
         self._schedule_round(0.0)
 
     def _schedule_round(self, delay: float) -> None:
-        """Run a failover round after `delay` seconds (at once if 0)."""
+        """Run a failover round after `delay` seconds (at once if 0, and then a round
+        that only finds nodes in their cool-off waits first)."""
         self._cancel_retry()
         if self._closing:
             return
         if delay <= 0:
-            self._start_round()
+            self._start_round(patient=True)
             return
         LOGGER.debug("%s: next failover round in %.0f s", self.title, delay)
         self._retry_unsub = async_call_later(
@@ -354,25 +362,33 @@ class MeshConnection:
     @callback
     def _retry_now(self, _now: datetime) -> None:
         self._retry_unsub = None
-        self._start_round()
+        self._start_round(patient=False)
 
     def _cancel_retry(self) -> None:
         if self._retry_unsub is not None:
             self._retry_unsub()
             self._retry_unsub = None
 
-    def _start_round(self) -> None:
+    def _start_round(self, *, patient: bool) -> None:
         if self._round is not None and not self._round.done():
             return
         self._round = self.hass.async_create_background_task(
-            self._async_round(), f"{DOMAIN} failover {self.mesh_id}"
+            self._async_round(patient=patient), f"{DOMAIN} failover {self.mesh_id}"
         )
 
-    async def _async_round(self) -> None:
-        """Try the candidates once; wait (back-off) first if the best is cooling off."""
+    async def _async_round(self, *, patient: bool) -> None:
+        """Try the candidates once.
+
+        A `patient` round (right after a loss, or woken by an advertisement) that finds
+        only nodes in their cool-off waits the back-off first; the round after that wait
+        tries them.
+        """
         candidates = self.candidates()
-        if not candidates or self.policy.cooling_off(
-            candidates[0].address, bluetooth.MONOTONIC_TIME()
+        if not candidates or (
+            patient
+            and self.policy.cooling_off(
+                candidates[0].address, bluetooth.MONOTONIC_TIME()
+            )
         ):
             # Only nodes that just failed: give them time (a flapping node is retried
             # ever more slowly), unless a usable node advertises in the meantime.

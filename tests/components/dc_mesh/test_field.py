@@ -1,0 +1,190 @@
+"""Field faults: rogue advertisers, user duty vs balancer, unload while connecting, relays."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+import logging
+from unittest.mock import patch
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dc_mesh import async_remove_config_entry_device
+from custom_components.dc_mesh.const import DOMAIN
+from simulator.ha import async_register_mesh
+from simulator.mesh import Latencies, Mesh, build_mesh
+
+from . import wait_for
+from .conftest import mesh_key
+
+
+async def test_rogue_copying_the_mesh_id_never_becomes_gateway(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A louder device advertising our mesh id, but another mesh inside, is refused."""
+    coordinator = loaded_entry.runtime_data
+    rogue = build_mesh(1, 0, latencies=Latencies.fast(), seed=99)
+    rogue.mesh_id = 0x0BADBAD0
+    rogue.advertised_mesh_id = mesh.mesh_id
+    rogue.node(0).rssi = -20  # louder than every real node
+    unregister = async_register_mesh(hass, rogue, source="rogue_proxy")
+    try:
+        await hass.async_block_till_done()
+        assert rogue.node(0).mac in {
+            info.address for info in coordinator.connection.candidates()
+        }
+        for _ in range(3):  # the gateway dies again and again
+            link = coordinator.link
+            assert link is not None
+            mesh.drop_link(mesh.by_mac(link.address).node_id)
+            await wait_for(
+                lambda link=link: (
+                    coordinator.link is not None and coordinator.link is not link
+                ),
+                timeout=15,
+            )
+            assert coordinator.link.address != rogue.node(0).mac
+        assert "refused" in caplog.text
+        warnings = [
+            r
+            for r in caplog.records
+            if r.levelno == logging.WARNING and rogue.node(0).mac in r.getMessage()
+        ]
+        assert len(warnings) == 1  # one warning, not one per try
+    finally:
+        unregister()
+
+
+async def test_user_duty_is_the_balancers_limit_before_it_is_sent(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """Polls racing a user's duty neither revert it nor fake a failed confirmation."""
+    coordinator = loaded_entry.runtime_data
+    coordinator.balancer.budget_mw = 1e6  # the balancer only holds nodes at their limit
+    await coordinator.balancer_control.async_set_enabled(True)
+    for duty in (40, 10, 70, 25):
+        results = await asyncio.gather(
+            coordinator.async_refresh(),
+            coordinator.async_set_duty(1, duty),
+            coordinator.async_refresh(),
+            return_exceptions=True,
+        )
+        assert not [r for r in results if isinstance(r, Exception)]
+        assert coordinator.balancer.ceilings[1] == duty
+        # the balancer may nudge it down, never above the user's duty
+        assert mesh.node(1).duty <= duty
+    await coordinator.balancer_control.async_set_enabled(False)
+    for duty in (40, 10):
+        results = await asyncio.gather(
+            coordinator.async_refresh(),
+            coordinator.async_set_duty(1, duty),
+            coordinator.async_refresh(),
+            return_exceptions=True,
+        )
+        assert not [r for r in results if isinstance(r, Exception)]
+        assert mesh.node(1).duty == duty
+        assert coordinator.data.nodes[1].reading.duty == duty
+
+
+async def test_no_link_is_adopted_after_unload(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    link = coordinator.link
+    assert link is not None
+    for node_id in range(4):
+        mesh.slow_connections(node_id, 0.3)
+    mesh.drop_link(mesh.by_mac(link.address).node_id)
+    await wait_for(lambda: coordinator.connection.failing_over)
+    await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await asyncio.sleep(1.0)  # longer than the slowed connection attempt
+    assert coordinator.link is None
+    assert not any(mesh.node(n).sessions for n in range(4))
+
+
+async def test_silent_relay_goes_unavailable_and_can_be_removed(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    coordinator = loaded_entry.runtime_data
+    relay_id = 4
+    await coordinator.async_refresh()
+    assert coordinator.data.nodes[relay_id].available
+    devices = dr.async_get(hass)
+    relay = devices.async_get_device_by_identifier(
+        (DOMAIN, f"{mesh_key(mesh)}_{relay_id}"), loaded_entry.entry_id
+    )
+    assert relay is not None
+    assert not await async_remove_config_entry_device(hass, loaded_entry, relay)
+    mesh.power_off(relay_id)
+    # INFO is asked again at every poll here; the relay stops answering it.
+    with (
+        patch("custom_components.dc_mesh.coordinator.INFO_INTERVAL", timedelta(0)),
+        patch(
+            "custom_components.dc_mesh.coordinator.RELAY_STALE_AFTER",
+            timedelta(seconds=0.5),
+        ),
+    ):
+        await asyncio.sleep(0.6)
+        await coordinator.async_refresh()
+    assert not coordinator.data.nodes[relay_id].available
+    assert all(coordinator.data.nodes[n].available for n in range(4))
+    assert await async_remove_config_entry_device(hass, loaded_entry, relay)
+
+
+async def test_repairs_go_with_their_entry(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    from homeassistant.helpers import issue_registry as ir
+
+    loaded_entry = config_entry
+    loaded_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    issues = ir.async_get(hass)
+    for kind in ("mesh_unreachable", "mesh_fallback"):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            f"{kind}_{loaded_entry.entry_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=kind,
+            translation_placeholders={"mesh": "m", "minutes": "10"},
+        )
+    await hass.config_entries.async_remove(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not [i for i in issues.issues.values() if i.domain == DOMAIN]
+
+
+async def test_flapping_gateway_is_retried_ever_more_slowly(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With one node left that drops every link, reconnections back off; one log line."""
+    caplog.set_level(logging.INFO, logger="custom_components.dc_mesh")
+    coordinator = loaded_entry.runtime_data
+    link = coordinator.link
+    assert link is not None
+    survivor = mesh.by_mac(link.address).node_id
+    for node_id in range(4):
+        if node_id != survivor:
+            mesh.power_off(node_id)
+    connects: list[float] = []
+    loop = asyncio.get_running_loop()
+    for _ in range(3):
+        mesh.drop_link(survivor)
+        await wait_for(lambda: coordinator.link is None)
+        await wait_for(lambda: coordinator.link is not None, timeout=15)
+        connects.append(loop.time())
+    gaps = [b - a for a, b in zip(connects, connects[1:], strict=False)]
+    assert gaps[1] > gaps[0]  # 1 s, then 2 s ... (the back-off holds)
+    assert caplog.text.count("Lost the link") == 1
+    assert caplog.text.count("reachable again") == 1
