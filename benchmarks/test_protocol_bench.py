@@ -8,6 +8,7 @@ import time
 import bleak_retry_connector
 import pytest
 
+from benchmarks.report import BenchResults
 from custom_components.dc_mesh.dcmesh import (
     DcMeshLink,
     Reassembler,
@@ -29,7 +30,7 @@ MESSAGES = [
 
 @pytest.mark.parametrize("profile", [Profile.V1, Profile.V07])
 async def test_all_read_round_trip_10_nodes(
-    monkeypatch: pytest.MonkeyPatch, profile: Profile
+    monkeypatch: pytest.MonkeyPatch, profile: Profile, bench: BenchResults
 ) -> None:
     monkeypatch.setattr(
         bleak_retry_connector, "BleakClientWithServiceCache", SimBleakClient
@@ -55,16 +56,24 @@ async def test_all_read_round_trip_10_nodes(
     await link.disconnect()
     mesh.shutdown()
     hop_mean = sum(latencies.mesh_hop) / 2
-    print(
-        f"\n[bench] ALL:READ, 10 nodes, {profile}: connect+negotiate {connect_s:.2f} s; "
-        f"round trip median {statistics.median(rounds):.2f} s "
-        f"(min {min(rounds):.2f}, max {max(rounds):.2f}), nodes answered {answered}; "
-        f"= {statistics.median(rounds) / hop_mean:.1f} x the mean hop latency; "
-        f"v0.7 Pi gateway poll cycle 3 s -> ratio {statistics.median(rounds) / 3.0:.2f}"
+    median = statistics.median(rounds)
+    bench.add(
+        "ALL:READ round trip: 10 nodes, up to 5 hops from the gateway (5 rounds)",
+        {
+            "profile": str(profile),
+            "connect": f"{connect_s:.2f} s",
+            "median": f"{median:.2f} s",
+            "min-max": f"{min(rounds):.2f}-{max(rounds):.2f} s",
+            "answered": ",".join(map(str, answered)),
+            "x mean hop": f"{median / hop_mean:.1f}",
+            "/ Pi 3 s poll": f"{median / 3.0:.2f}",
+        },
+        note=f"connect includes negotiation; mean mesh hop {hop_mean * 1000:.0f} ms; "
+        "the v0.7 Pi gateway polled every 3 s",
     )
 
 
-def test_parser_throughput() -> None:
+def test_parser_throughput(bench: BenchResults) -> None:
     chunks = [chunk_message(message) for message in MESSAGES]
     count = 20_000
     reassembler = Reassembler()
@@ -81,8 +90,12 @@ def test_parser_throughput() -> None:
     baseline = time.perf_counter() - baseline_started
     rate = count / elapsed
     # A 10-node mesh polled every second makes ~10 messages/s (20 notifications).
-    print(
-        f"\n[bench] reassemble+parse: {rate:,.0f} messages/s "
-        f"({elapsed / count * 1e6:.1f} us each); {elapsed / baseline:.1f} x a bare "
-        f"join+decode+split; {rate / 10:,.0f} x the load of a 10-node mesh at 1 Hz"
+    bench.add(
+        f"Reassemble + parse ({count:,} messages)",
+        {
+            "messages/s": f"{rate:,.0f}",
+            "per message": f"{elapsed / count * 1e6:.1f} us",
+            "vs join+decode+split": f"{elapsed / baseline:.1f}x",
+            "10-node mesh at 1 Hz": f"{rate / 10:,.0f}x its load",
+        },
     )

@@ -112,7 +112,7 @@ def main(base: str) -> None:
         )
         print("[dc-mesh] onboarding done", file=sys.stderr)
     print(
-        f"[dc-mesh] Home Assistant is up: {base} (log in as dev / dev; Ctrl-C stops it)",
+        f"[dc-mesh] {base} is up: log in as dev / dev (Ctrl-C stops Home Assistant)",
         file=sys.stderr,
     )
 

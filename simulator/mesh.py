@@ -4,34 +4,48 @@ Everything runs on the asyncio event loop that calls into the mesh; every delay 
 from `Latencies` and every random draw from one `random.Random(seed)`, so a run is
 reproducible. `Mesh.shutdown()` cancels every timer the mesh scheduled.
 
-Firmware behaviour follows docs/protocol-v1.md (Appendix A) and the shared vectors in
-firmware/vectors/ (commands.tsv is normative for command handling). What the model
-decides on its own, where those are silent:
+Firmware behaviour follows docs/protocol-v1.md and the shared vectors in
+firmware/vectors/: commands.tsv (v1) and commands_v07.tsv (v0.7, the field firmware)
+for command handling, payloads.tsv for what a vendor server answers, status.tsv for
+how the connected node notifies a STATUS. In short:
 
-- Parsing, echo rules, SENT text, local/ALL/unicast order, payloads and STATUS texts
-  (`r` -> `NODE<id>:ONOFF:1`, `s` -> `NODE<id>:ONOFF:0`, `duty:n` -> `ACK`), the
-  unicast queue (1 in flight + 4 waiting, `ERROR:MESH_BUSY`) and lower-case
-  `TIMEOUT:0x<addr>` are as Appendix A says. Every STATUS that reaches the connected
-  node is notified, also one arriving after its TIMEOUT.
-- A write longer than 64 bytes raises the ATT error 0x0D (`AttError`).
-- `SENT` for a queued unicast is notified when it is actually sent. MONITOR polls
-  (first one after one interval) send no `SENT`.
-- A v0.7 node ignores the `info` payload and answers INFO with
-  `ERROR:UNKNOWN_CMD:INFO`; unbound (`Mesh.set_bound(n, False)`) it answers RAMP/ON
-  and STOP/OFF with `SENT:ON(fallback)` / `SENT:OFF(fallback)` and generic OnOff
-  (duty 100 / 0, `NODE<id>:ONOFF:<0|1>`), everything else with `ERROR:NOT_READY`.
-  A v1 node answers every valid command with `ERROR:NOT_READY` while unbound or
-  while its mesh is not ready after a boot.
+- Mesh payloads `read`, `duty:<n>`, `r` and `s` are answered with a reading
+  (`D:..%,V:..V,I:..mA,P:..mW`, the duty after the payload; v0.7 prints it from
+  float32, v1 from fixed point), `info` with the INFO line (v1; v0.7 answers
+  `ERR:UNKNOWN:info`), anything else with `ERR:UNKNOWN:<payload>`. The connected node
+  notifies a STATUS as `NODE<src - 5>:DATA:<text>` (a v1 INFO line as it is), and a
+  payload it handles itself the same way with its own address.
+- v1: the parsing, echo rules, SENT text, local/ALL/unicast order, the unicast queue
+  (1 in flight + 4 waiting, `ERROR:MESH_BUSY`) and lower-case `TIMEOUT:0x<addr>` are as
+  Appendix A says; every valid command answers `ERROR:NOT_READY` while the node is
+  unbound or its mesh is not ready after a boot. A write longer than 64 bytes raises
+  the ATT error 0x0D (`AttError`). `SENT` for a queued unicast is notified when it is
+  actually sent; MONITOR polls (first one after one interval) send no `SENT`.
+- v0.7 (command_parser.c, mesh_node.c, monitor.c): strtok/atoi parsing, writes cut to
+  64 bytes, `SENT:<token as typed>`, a unicast in flight holds the next write (up to
+  `client_timeout`), a lost unicast is `ERROR:MESH_TIMEOUT` (silent while a monitor
+  runs), a self-targeted RAMP holds the write until the ramp is over. MONITOR polls
+  one address (ALL: the first known node, else node 1) with a unicast `read`; every
+  other command, an unknown one too, stops it first. Unbound (`Mesh.set_bound(n,
+  False)`, the fallback): MONITOR answers `ERROR:NOT_READY`, its own id is still
+  handled locally, every other command becomes a Generic OnOff SET (STOP/OFF: 0,
+  else 1) to the id, or for ALL to each known node (`Node.known_nodes`) or node 1,
+  answered `SENT:ON(fallback)`/`SENT:OFF(fallback)`, then `NODE<id>:ACK:<0|1>` or
+  `TIMEOUT:0x<addr>` after `onoff_timeout`. Ids above 9 exist (up to 250 here) and
+  answer ALL as `NODE10`, ...; nothing targets them.
 - An unbound node ignores vendor SENDs but still relays. A relay answers `info` only
-  (v1) and nothing at all (v0.7). Unknown payloads answer `ERR:UNKNOWN:<payload>`,
-  sanitised but not upper-cased.
-- GATT: 0xDC02 reads `NODE_READY` until the first notification, then the last
-  notified chunk. `GATEWAY_CONNECTED` is notified on subscribe, `MESH_READY:VENDOR`
-  when the mesh becomes ready after a boot while subscribed (a client cannot be
-  connected then unless the boot was quicker than the supervision timeout: rare).
+  (v1) and nothing at all (v0.7). Only v0.7 universal nodes have a Generic OnOff
+  server.
+- GATT: 0xDC02 reads `NODE_READY` until the first notification, then the last message
+  notified. `GATEWAY_CONNECTED` is notified on subscribe; `MESH_READY:VENDOR` when a
+  node's models get bound (`set_bound`) and, for v1, when the mesh becomes ready after
+  a boot while subscribed (rare: the client has to reconnect first). A chunk fault
+  "fail" gives up the rest of the message and mutes the client until its next write
+  or read (v0.7) or subscription (v1), as a failed notify does.
 - One GATT connection per node (`Node.max_connections`); further attempts are
-  refused. Readings: `physics.Load` gives INA260 counts; the firmware prints whole
-  millivolts and hundredths of mA, P = |V x I| rounded half up.
+  refused. Readings: `physics.Load` gives INA260 counts.
+- `Mesh.advertised_mesh_id` replaces the mesh id v1 nodes advertise (not the one
+  their INFO names): a device copying another mesh's id.
 """
 
 from __future__ import annotations
@@ -51,7 +65,7 @@ from .physics import Load
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-type ChunkFault = Literal["drop", "duplicate", "corrupt"]
+type ChunkFault = Literal["drop", "duplicate", "corrupt", "fail"]
 type SendError = Literal["MESH_SEND_FAIL", "MESH_TIMEOUT"]
 
 
@@ -84,6 +98,12 @@ class Latencies:
     mesh_ready: float  # advertising -> mesh ready
     ramp_step: float
     monitor_interval: float
+    # v0.7 only: the Generic OnOff client timeout (fallback SET -> TIMEOUT:0x<addr>), the
+    # gap between the SETs of ALL in fallback, and how long a command waits for the
+    # unicast in flight when it stops a monitor
+    onoff_timeout: float = 2.0
+    fallback_gap: float = 0.2
+    monitor_stop_wait: float = 3.0
 
     @classmethod
     def realistic(cls) -> Latencies:
@@ -117,6 +137,9 @@ class Latencies:
             mesh_ready=0.01,
             ramp_step=0.02,
             monitor_interval=0.04,
+            onoff_timeout=0.04,
+            fallback_gap=0.004,
+            monitor_stop_wait=0.06,
         )
 
 
@@ -155,6 +178,7 @@ class AttError(SimError):
 
 
 ATT_INVALID_ATTRIBUTE_VALUE_LENGTH = 0x0D
+MAX_V07_NODE_ID = 250
 
 
 class GattSession:
@@ -171,6 +195,9 @@ class GattSession:
         self.subscribed = False
         self.on_notify: Callable[[bytes], None] | None = None
         self.on_lost: Callable[[], None] | None = None
+        # the node forgot this client after a failed notify (chunk fault "fail"): v0.7
+        # captures it again on its next write or read, v1 on its next subscribe
+        self.muted = False
         self._queue: deque[bytes] = deque()
         self._draining = False
         self._lost = asyncio.Event()
@@ -185,13 +212,17 @@ class GattSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lost.wait(), supervision)
             raise LinkLostError("link lost during write")
-        if len(data) > wire.MAX_COMMAND_LEN:
+        if self.node.v07:
+            self.muted = False  # gatt_service.c:97-118: a write captures the client
+        elif len(data) > wire.MAX_COMMAND_LEN:
             raise AttError(ATT_INVALID_ATTRIBUTE_VALUE_LENGTH)
-        self.node.handle_write(bytes(data))
+        await self.node.handle_write(bytes(data))
 
     def read(self) -> bytes:
-        """Read 0xDC02."""
+        """Read 0xDC02: the last message notified (NODE_READY before the first)."""
         self._check()
+        if self.node.v07:
+            self.muted = False
         return self.node.value
 
     def subscribe(self, callback: Callable[[bytes], None]) -> None:
@@ -199,6 +230,7 @@ class GattSession:
         self._check()
         self.on_notify = callback
         self.subscribed = True
+        self.muted = False
         self.node.notify_session(self, "GATEWAY_CONNECTED")
 
     def unsubscribe(self) -> None:
@@ -231,7 +263,6 @@ class GattSession:
             return
         data = self._queue.popleft()
         if self.subscribed and self.on_notify is not None:
-            self.node.value = data
             self.on_notify(data)
         self.node.mesh.schedule(self.node.mesh.latencies.notify_gap, self._drain)
 
@@ -242,7 +273,8 @@ class GattSession:
         self._lost.set()
         if self in self.node.sessions:
             self.node.sessions.remove(self)
-            self.node.stop_monitor()
+            if not self.node.v07:  # v0.7 keeps polling with nobody listening
+                self.node.stop_monitor()
         self.node.mesh.changed()
 
     def _check(self) -> None:
@@ -297,6 +329,8 @@ class Node:
         self.sessions: list[GattSession] = []
         self.faults = _Faults()
         self.epoch = 0  # bumped at every power loss
+        # v0.7: addresses that answered a vendor SEND, at most 10 (node_tracker.c)
+        self.known_nodes: list[int] = []
         self._boot_time = mesh.now()
         self._ramp: asyncio.Handle | None = None
         self._monitor: asyncio.Handle | None = None
@@ -304,6 +338,13 @@ class Node:
         self._awaiting: int | None = None  # address of the unicast in flight
         self._timeout: asyncio.Handle | None = None
         self._queue: deque[tuple[int, str, str | None]] = deque()  # dst, payload, SENT
+        self._monitor_waiting = False  # v0.7 monitor_waiting_response
+        self._onoff_timeouts: dict[int, asyncio.Handle] = {}  # v0.7 OnOff client
+
+    @property
+    def v07(self) -> bool:
+        """Whether the node runs the v0.7 field firmware."""
+        return self.profile is Profile.V07
 
     @property
     def uptime(self) -> int:
@@ -317,45 +358,86 @@ class Node:
 
     @property
     def monitor(self) -> int | Literal["all"] | None:
-        """What an active MONITOR polls: a node id, "all", or None when off."""
+        """What an active MONITOR polls: a node id, "all" (v1), or None when off."""
         if self._monitor is None:
             return None
         return "all" if self._monitor_target is None else self._monitor_target
 
     # --- the vendor server model -------------------------------------------------
 
-    def handle_payload(self, payload: str, *, gateway: bool) -> str | None:
-        """Run a mesh payload on this node; return its STATUS text, None for silence."""
-        if payload == "info":
-            return self.info(gateway=gateway) if self.profile is Profile.V1 else None
-        if self.load is None:
-            return None  # a relay answers info and nothing else
-        if payload == "read":
-            return self.reading()
-        if payload == "r":
-            self._start_ramp()
-            return f"NODE{self.node_id}:ONOFF:1"
-        if payload == "s":
-            self._set_duty(0)
-            return f"NODE{self.node_id}:ONOFF:0"
-        name, _, value = payload.partition(":")
-        if name == "duty" and (duty := wire.parse_duty(value.encode())) is not None:
-            self._set_duty(duty)
-            return f"NODE{self.node_id}:ACK:{duty}"
-        return f"ERR:UNKNOWN:{wire.sanitise(payload.encode(), upper=False)}"
+    def serve(
+        self, payload: str, *, gateway: bool, answer: Callable[[str], None]
+    ) -> None:
+        """Run a mesh payload on this node; `answer` gets its STATUS text, if any.
 
-    def handle_onoff(self, on: bool) -> str | None:
-        """Run a generic OnOff set (the v0.7 fallback): full duty or off."""
+        read, duty, r and s are answered with a reading (no node id: the receiving
+        gateway adds it); v0.7 blocks in `r` until the ramp is over and answers then.
+        """
+        if payload == "info" and not self.v07:
+            answer(self.info(gateway=gateway))
+            return
         if self.load is None:
+            return  # a relay answers info (v1) and nothing else
+        if self.v07:
+            self._serve_v07(payload, answer)
+            return
+        if payload == "read":
+            pass
+        elif payload == "r":
+            self._start_ramp()
+        elif payload == "s":
+            self._set_duty(0)
+        elif (
+            payload.startswith("duty:")
+            and (duty := wire.parse_duty(payload[5:].encode("latin-1"))) is not None
+        ):
+            self._set_duty(duty)
+        else:
+            unknown = wire.sanitise(payload.encode("latin-1"), upper=False)
+            answer(f"ERR:UNKNOWN:{unknown}")
+            return
+        answer(self.reading())
+
+    def _serve_v07(self, payload: str, answer: Callable[[str], None]) -> None:
+        action = wire.parse_payload_v07(payload)
+        if action is None:
+            answer(f"ERR:UNKNOWN:{payload}")
+            return
+        kind, duty = action
+        if kind == "set" and duty is not None:
+            self._set_duty(max(0, min(100, duty)))
+        elif kind == "ramp":
+            # command.c:31-44: blocks through 0, 25, 50, 75, 100 % then 0 and 200 ms
+            self._start_ramp()
+            epoch = self.epoch
+            step = self.mesh.latencies.ramp_step
+
+            def done() -> None:
+                if epoch == self.epoch:
+                    answer(self.reading())
+
+            self.mesh.schedule(5 * step + 0.4 * step, done)
+            return
+        answer(self.reading())
+
+    def handle_onoff(self, on: bool) -> bool | None:
+        """Generic OnOff SET (v0.7's fallback): full duty or off; the present state.
+
+        Only v0.7 universal nodes have the Generic OnOff server; others stay silent.
+        """
+        if self.load is None or not self.v07:
             return None
         self._set_duty(100 if on else 0)
-        return f"NODE{self.node_id}:ONOFF:{int(on)}"
+        return on
 
     def reading(self) -> str:
-        """Return a DATA line from the sensor at the current duty."""
+        """Return a reading (a STATUS text) from the sensor at the current duty."""
         assert self.load is not None
         millivolts, centi_ma = self.load.measure(self.duty, self.mesh.rng)
-        return wire.format_data(self.node_id, self.duty, millivolts, centi_ma)
+        if self.v07:
+            volt_counts = (millivolts * 4 + 4) // 5  # physics keeps mV = counts x 1.25
+            return wire.format_reading_v07(self.duty, volt_counts, centi_ma // 125)
+        return wire.format_reading(self.duty, millivolts, centi_ma)
 
     def info(self, *, gateway: bool) -> str:
         """Return the v1 INFO line."""
@@ -393,22 +475,33 @@ class Node:
 
     def notify(self, line: str) -> None:
         """Notify a message to every subscribed client, chunked, through the faults."""
+        data = line.encode("latin-1")
+        if self.v07:
+            data = data[: wire.V07_MESSAGE_MAX]  # gatt_service.c:36-37
+        if any(session.subscribed for session in self.sessions):
+            self.value = data  # what a read of 0xDC02 returns from now on
         for session in list(self.sessions):
-            self.notify_session(session, line)
+            self.notify_session(session, data)
 
-    def notify_session(self, session: GattSession, line: str) -> None:
+    def notify_session(self, session: GattSession, line: str | bytes) -> None:
         """Notify one client."""
-        if not session.subscribed or not self.powered:
+        if not session.subscribed or session.muted or not self.powered:
             return
+        data = line.encode("latin-1") if isinstance(line, str) else line
         out: list[bytes] = []
-        for data in wire.chunk(line.encode("latin-1")):
+        for chunk in wire.chunk(data):
             fault = self._chunk_fault()
-            sent = data
+            sent = chunk
+            if fault == "fail":
+                # the notify failed: the rest of the message is given up and the node
+                # forgets the client until it writes (v0.7) or subscribes again (v1)
+                session.muted = True
+                break
             if fault == "drop":
                 continue
             if fault == "corrupt":
-                position = self.mesh.rng.randrange(len(data))
-                sent = data[:position] + b"\xff" + data[position + 1 :]
+                position = self.mesh.rng.randrange(len(chunk))
+                sent = chunk[:position] + b"\xff" + chunk[position + 1 :]
             out.append(sent)
             if fault == "duplicate":
                 out.append(sent)
@@ -427,18 +520,26 @@ class Node:
             return "corrupt"
         return None
 
-    def handle_write(self, raw: bytes) -> None:
-        """Handle a write to 0xDC03 as the firmware's command handler does."""
+    def forward(self, source: int, text: str) -> None:
+        """Notify a STATUS text from `source` (or a local answer) as the firmware does."""
+        if (line := wire.forward_status(source, text, v07=self.v07)) is not None:
+            self.notify(line)
+
+    async def handle_write(self, raw: bytes) -> None:
+        """Handle a write to 0xDC03; returns when the firmware sends the write response."""
+        if self.v07:
+            await self._handle_write_v07(raw)
+        else:
+            self._handle_write_v1(raw)
+
+    def _handle_write_v1(self, raw: bytes) -> None:
         try:
-            command = wire.parse_command(raw, info_supported=self.profile is Profile.V1)
+            command = wire.parse_command(raw, info_supported=True)
         except wire.CommandRejectedError as rejected:
             self.notify(rejected.line)
             return
         if not self.ready:
-            if self.profile is Profile.V07 and command.payload in ("r", "s"):
-                self._fallback(command)
-            else:
-                self.notify("ERROR:NOT_READY")
+            self.notify("ERROR:NOT_READY")
             return
         self.stop_monitor()
         if command.payload is None:
@@ -460,15 +561,34 @@ class Node:
             self._next_unicast()
 
     def on_status(self, source: int, text: str) -> None:
-        """Receive a STATUS: forward it to the client; it ends the wait on `source`."""
-        self.notify(text)
+        """Receive a vendor STATUS: forward it to the client; it may end a wait."""
+        if self.v07:
+            if source == self._awaiting:
+                self._end_unicast_v07()
+            if (
+                source != self.address
+                and source not in self.known_nodes
+                and len(self.known_nodes) < wire.MAX_NODES
+            ):
+                self.known_nodes.append(source)
+            self._monitor_waiting = False
+            self.forward(source, text)
+            return
+        self.forward(source, text)
         if source == self._awaiting:
             self._end_unicast()
 
+    def on_onoff_status(self, source: int, on: bool) -> None:
+        """Receive a Generic OnOff status (v0.7 fallback): `NODE<id>:ACK:<0|1>`."""
+        if (handle := self._onoff_timeouts.pop(source, None)) is not None:
+            self.mesh.cancel(handle)
+        node = source - wire.BASE_UNICAST if source >= wire.BASE_UNICAST else 0
+        self.notify(f"NODE{node}:ACK:{int(on)}")
+
     def _local(self, payload: str) -> None:
-        line = self.handle_payload(payload, gateway=True)
-        if line is not None:
-            self.notify(line)
+        self.serve(
+            payload, gateway=True, answer=lambda text: self.forward(self.address, text)
+        )
 
     def _send(self, destination: int, payload: str) -> bool:
         """Hand a SEND to the stack; False (and ERROR notified) when it refuses."""
@@ -478,19 +598,6 @@ class Node:
             return False
         self.mesh.send(self, destination, payload)
         return True
-
-    def _fallback(self, command: wire.Command) -> None:
-        on = command.payload == "r"
-        self.notify(f"SENT:{'ON' if on else 'OFF'}(fallback)")
-        if command.target in (self.node_id, None) and (line := self.handle_onoff(on)):
-            self.notify(line)
-        if command.target != self.node_id:
-            destination = (
-                wire.GROUP_ADDR
-                if command.target is None
-                else wire.address(command.target)
-            )
-            self.mesh.send(self, destination, "", onoff=on)
 
     def _next_unicast(self) -> None:
         """Send the next queued unicast unless one is in flight."""
@@ -529,9 +636,20 @@ class Node:
         if self._monitor is not None:
             self.mesh.cancel(self._monitor)
             self._monitor = None
+        self._monitor_waiting = False
 
     def _poll(self) -> None:
         target = self._monitor_target
+        self._monitor = self.mesh.schedule(
+            self.mesh.latencies.monitor_interval, self._poll
+        )
+        if self.v07:
+            # monitor.c:14-22: one read at a time, none while a unicast is in flight
+            idle = not self._monitor_waiting and self._awaiting is None
+            if target is not None and self.bound and idle:
+                self._monitor_waiting = True
+                self._send_v07(wire.address(target), "read")
+            return
         if target in (self.node_id, None):
             self._local("read")
         if target is None:
@@ -539,8 +657,129 @@ class Node:
         elif target != self.node_id and self._awaiting is None and not self._queue:
             self._queue.append((wire.address(target), "read", None))
             self._next_unicast()
-        self._monitor = self.mesh.schedule(
-            self.mesh.latencies.monitor_interval, self._poll
+
+    # --- v0.7 command handling (command_parser.c, mesh_node.c) ----------------------
+
+    async def _handle_write_v07(self, raw: bytes) -> None:
+        try:
+            command = wire.parse_command_v07(raw)
+        except wire.CommandRejectedError as rejected:
+            self.notify(rejected.line)
+            return
+        if not command.is_monitor and self._monitor is not None:
+            # command_parser.c:81-92: stop, wait up to 3 s for a send in flight, forget it
+            self.stop_monitor()
+            await self._wait_idle(self.mesh.latencies.monitor_stop_wait)
+            self._end_unicast_v07()
+        if command.is_monitor:
+            if not self.bound:
+                self.notify("ERROR:NOT_READY")
+                return
+            if command.target is None:
+                address = self.known_nodes[0] if self.known_nodes else wire.address(1)
+            else:
+                address = wire.address(command.target)
+            self._monitor_target = address - wire.BASE_UNICAST
+            self._monitor_waiting = False
+            if self._monitor is not None:
+                self.mesh.cancel(self._monitor)
+            self._monitor = self.mesh.schedule(
+                self.mesh.latencies.monitor_interval, self._poll
+            )
+            self.notify("SENT:MONITOR")
+            return
+        if command.payload is None:
+            self.notify(command.unknown)
+            return
+        if command.target == self.node_id:
+            await self._local_v07(command.payload)  # even in fallback
+            return
+        if self.bound:
+            if command.target is None:
+                await self._local_v07(command.payload)
+                self._send_v07(wire.GROUP_ADDR, command.payload)
+            else:
+                # send_vendor_command busy-waits for the unicast in flight (up to 5 s)
+                await self._wait_idle(self.mesh.latencies.client_timeout)
+                self._end_unicast_v07()
+                self._send_v07(wire.address(command.target), command.payload)
+            self.notify(command.sent)
+            return
+        # fallback (vendor client unbound): Generic OnOff only, ON unless STOP/OFF
+        on = command.name not in ("STOP", "OFF")
+        if command.target is None:
+            targets = list(self.known_nodes) or [wire.address(1)]
+            for n, destination in enumerate(targets):
+                self._send_onoff(destination, on)
+                if n < len(targets) - 1:
+                    await asyncio.sleep(self.mesh.latencies.fallback_gap)
+        else:
+            self._send_onoff(wire.address(command.target), on)
+        self.notify("SENT:ON(fallback)" if on else "SENT:OFF(fallback)")
+
+    async def _local_v07(self, payload: str) -> None:
+        """process_local_and_notify: the write handler waits for it (a RAMP ~2.7 s)."""
+        done = asyncio.get_running_loop().create_future()
+
+        def answer(text: str) -> None:
+            self.forward(self.address, text)
+            if not done.done():
+                done.set_result(None)
+
+        self.serve(payload, gateway=True, answer=answer)
+        step = self.mesh.latencies.ramp_step
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done, 6 * step + self.mesh.latencies.client_timeout)
+
+    async def _wait_idle(self, limit: float) -> None:
+        """Poll while a unicast is in flight, at most `limit` seconds (firmware: 100 ms)."""
+        step = self.mesh.latencies.client_timeout / 50
+        waited = 0.0
+        while self._awaiting is not None and waited < limit:
+            await asyncio.sleep(step)
+            waited += step
+
+    def _send_v07(self, destination: int, payload: str) -> None:
+        """send_vendor_command: unicasts are awaited (5 s, ERROR:MESH_TIMEOUT)."""
+        kind = self.faults.next_send_error
+        self.faults.next_send_error = None
+        if kind == "MESH_SEND_FAIL":
+            # the stack reports it later (SEND_COMP, mesh_node.c:483-489): after SENT
+            self.mesh.schedule(0.0, lambda: self.notify("ERROR:MESH_SEND_FAIL"))
+            return
+        if kind is None:  # "MESH_TIMEOUT": the SEND is lost on the way
+            self.mesh.send(self, destination, payload)
+        if destination == wire.GROUP_ADDR:
+            return
+        self._awaiting = destination
+
+        def timeout() -> None:
+            self._timeout = None
+            self._awaiting = None
+            self._monitor_waiting = False
+            if self._monitor is None:  # mesh_node.c:508-510
+                self.notify("ERROR:MESH_TIMEOUT")
+
+        self._timeout = self.mesh.schedule(self.mesh.latencies.client_timeout, timeout)
+
+    def _end_unicast_v07(self) -> None:
+        if self._timeout is not None:
+            self.mesh.cancel(self._timeout)
+            self._timeout = None
+        self._awaiting = None
+
+    def _send_onoff(self, destination: int, on: bool) -> None:
+        """send_mesh_onoff: Generic OnOff SET, 2 s client timeout -> TIMEOUT:0x<addr>."""
+        if (old := self._onoff_timeouts.pop(destination, None)) is not None:
+            self.mesh.cancel(old)
+        self.mesh.send(self, destination, "", onoff=on)
+
+        def timeout() -> None:
+            self._onoff_timeouts.pop(destination, None)
+            self.notify(f"TIMEOUT:0x{destination:04x}")
+
+        self._onoff_timeouts[destination] = self.mesh.schedule(
+            self.mesh.latencies.onoff_timeout, timeout
         )
 
     # --- power --------------------------------------------------------------------
@@ -556,8 +795,12 @@ class Node:
         if self._timeout is not None:
             self.mesh.cancel(self._timeout)
             self._timeout = None
+        for handle in self._onoff_timeouts.values():
+            self.mesh.cancel(handle)
+        self._onoff_timeouts.clear()
         self._awaiting = None
         self._queue.clear()
+        self.known_nodes.clear()
         self.duty = 0
         self.value = b"NODE_READY"
         for session in self.sessions:
@@ -582,7 +825,9 @@ class Node:
         def mesh_ready() -> None:
             if epoch == self.epoch:
                 self.mesh_ready = True
-                if self.bound:
+                if self.bound and not self.v07:
+                    # v1: the models come up bound after a boot; v0.7 announces
+                    # MESH_READY:VENDOR only when the provisioner binds the client
                     self.notify("MESH_READY:VENDOR")
                 self.mesh.changed()
 
@@ -621,6 +866,9 @@ class Mesh:
         self.rng = random.Random(seed)
         self.profile = profile
         self.mesh_id = mesh_id
+        # When set, v1 nodes advertise this mesh id instead of their own (INFO keeps
+        # `mesh_id`): a rogue or misconfigured device copying another mesh's id.
+        self.advertised_mesh_id: int | None = None
         self.nodes: list[Node] = []
         self._links: set[frozenset[int]] | None = None
         self._handles: set[asyncio.Handle] = set()
@@ -638,10 +886,18 @@ class Mesh:
         load: Load | None = None,
         rssi: int | None = None,
     ) -> Node:
-        """Provision a node with the next unicast address."""
+        """Provision a node with the next unicast address.
+
+        Commands reach node ids 0..9 only, and v1 firmware needs one of them. v0.7 nodes
+        can be provisioned beyond (up to id 250 here): they answer ALL and report
+        themselves as NODE10, NODE11, ... as the field firmware does.
+        """
         node_id = len(self.nodes)
-        if node_id >= wire.MAX_NODES:
-            raise ValueError("a DC-Monitor mesh holds at most 10 nodes")
+        profile = profile or self.profile
+        if node_id >= wire.MAX_NODES and profile is Profile.V1:
+            raise ValueError("v1 firmware needs a node id 0..9")
+        if node_id > MAX_V07_NODE_ID:
+            raise ValueError(f"the simulator holds node ids 0..{MAX_V07_NODE_ID}")
         universal = role is Role.UNIVERSAL
         mac = None
         if universal:
@@ -651,7 +907,7 @@ class Mesh:
             self,
             node_id,
             role=role,
-            profile=profile or self.profile,
+            profile=profile,
             mac=mac,
             load=(load or Load()) if universal else None,
             rssi=rssi if rssi is not None else -self.rng.randrange(55, 85),
@@ -775,14 +1031,21 @@ class Mesh:
     def send(
         self, sender: Node, destination: int, payload: str, *, onoff: bool | None = None
     ) -> None:
-        """Send a vendor SEND (or, with `onoff`, a generic OnOff set) over the mesh.
+        """Send a vendor SEND (or, with `onoff`, a Generic OnOff SET) over the mesh.
 
-        Every node the message reaches answers with a STATUS to the sender, which
-        travels back hop by hop; `radio_log` records the send.
+        Every node the message reaches answers the sender (a vendor STATUS, or an OnOff
+        status), back hop by hop. A node's server ignores its own vendor SENDs (the
+        group loop-back); an OnOff SET to its own address is handled (mesh loop-back).
+        `radio_log` records the send, an OnOff SET as the payload `onoff:<0|1>`.
         """
-        self.radio_log.append((sender.address, destination, payload))
+        logged = payload if onoff is None else f"onoff:{int(onoff)}"
+        self.radio_log.append((sender.address, destination, logged))
         for node in self.nodes:
-            if node is not sender and destination in (node.address, wire.GROUP_ADDR):
+            if destination not in (node.address, wire.GROUP_ADDR):
+                continue
+            if node is not sender or (
+                onoff is not None and destination == node.address
+            ):
                 self._carry(sender, node, payload, onoff)
 
     def _carry(
@@ -797,18 +1060,25 @@ class Mesh:
             if target.epoch != target_epoch or not _alive(target):
                 return
             if onoff is None:
-                if not target.bound:
-                    return
-                text = target.handle_payload(payload, gateway=False)
-            else:
-                text = target.handle_onoff(onoff)
-            back = self.hops(target, sender)
-            if text is not None and back is not None:
-                self.schedule(self._travel(back), lambda: answer(text))
+                if target.bound:
+                    target.serve(payload, gateway=False, answer=reply)
+                return
+            if (state := target.handle_onoff(onoff)) is not None:
+                send_back(lambda: sender.on_onoff_status(target.address, state))
 
-        def answer(text: str) -> None:
-            if sender.epoch == sender_epoch and sender.powered:
-                sender.on_status(target.address, text)
+        def reply(text: str) -> None:
+            send_back(lambda: sender.on_status(target.address, text))
+
+        def send_back(deliver: Callable[[], None]) -> None:
+            back = self.hops(target, sender)
+            if back is None or target.epoch != target_epoch:
+                return
+
+            def land() -> None:
+                if sender.epoch == sender_epoch and sender.powered:
+                    deliver()
+
+            self.schedule(self._travel(back), land)
 
         self.schedule(self._travel(hops), arrive)
 
@@ -849,9 +1119,14 @@ class Mesh:
             service_data = {}
             if node.profile is Profile.V1:
                 flags = int(bool(node.sessions)) | int(node.mesh_ready) << 1
+                mesh_id = (
+                    self.mesh_id
+                    if self.advertised_mesh_id is None
+                    else self.advertised_mesh_id
+                )
                 service_data[wire.SERVICE_UUID] = (
                     bytes([1])
-                    + self.mesh_id.to_bytes(4)
+                    + mesh_id.to_bytes(4)
                     + bytes([node.node_id, 0x00, flags])
                 )
             adverts.append(
@@ -895,7 +1170,11 @@ class Mesh:
     def inject_chunk_fault(
         self, node_id: int, fault: ChunkFault, count: int = 1
     ) -> None:
-        """Apply a fault to the node's next `count` notification chunks."""
+        """Apply a fault to the node's next `count` notification chunks.
+
+        "drop" loses one chunk (radio, or v0.7's failed mbuf allocation), "fail" a
+        failed notify (the rest of the message, and the client is forgotten).
+        """
         self.nodes[node_id].faults.one_shot.extend([fault] * count)
 
     def set_unreachable(self, node_id: int, unreachable: bool = True) -> None:
@@ -903,11 +1182,19 @@ class Mesh:
         self.nodes[node_id].faults.unreachable = unreachable
 
     def fail_next_send(self, node_id: int, kind: SendError = "MESH_SEND_FAIL") -> None:
-        """Make the node answer its next mesh send with ERROR:<kind> instead."""
+        """Make the node's next mesh send fail.
+
+        v1 answers ERROR:<kind> instead of sending. v0.7 notifies SENT either way, then
+        ERROR:MESH_SEND_FAIL at once, or (MESH_TIMEOUT) loses the SEND: a unicast ends
+        in ERROR:MESH_TIMEOUT after `client_timeout`.
+        """
         self.nodes[node_id].faults.next_send_error = kind
 
     def set_bound(self, node_id: int, bound: bool) -> None:
-        """Bind or unbind the node's vendor models (MESH_READY:VENDOR on binding)."""
+        """Bind or unbind the node's vendor models (MESH_READY:VENDOR on binding).
+
+        Unbound, a v1 node answers NOT_READY and a v0.7 node is in fallback mode.
+        """
         node = self.nodes[node_id]
         if bound and not node.bound and node.mesh_ready:
             node.notify("MESH_READY:VENDOR")

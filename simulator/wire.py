@@ -8,6 +8,7 @@ chunking as a DC-Monitor node does them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import struct
 
 SERVICE_UUID = "0000dc01-0000-1000-8000-00805f9b34fb"
 DATA_CHAR_UUID = "0000dc02-0000-1000-8000-00805f9b34fb"
@@ -22,6 +23,11 @@ DEFAULT_DUTY = 50
 
 
 MAX_QUEUED_UNICASTS = 4
+# v0.7: the command buffer (gatt_service.h COMMAND_MAX_LEN; longer writes are cut, not
+# refused), the echo buffers `char resp[48]` and the notify buffer (SENSOR_DATA_MAX_LEN 128).
+V07_COMMAND_LEN = 64
+V07_ECHO_MAX = 47
+V07_MESSAGE_MAX = 127
 
 COMMAND_PAYLOADS = {
     "READ": "read",
@@ -117,19 +123,170 @@ def parse_duty(raw: bytes) -> int | None:
     return duty if duty <= 100 else None
 
 
-def format_data(node_id: int, duty: int, millivolts: int, centi_ma: int) -> str:
-    """Format a reading from the firmware's fixed-point values.
+def format_reading(duty: int, millivolts: int, centi_ma: int) -> str:
+    """Format a reading (a STATUS text, no node id) from v1's fixed-point values.
 
     P = |V x I| in tenths of a milliwatt, rounded half up.
     """
     deci_mw = (abs(millivolts * centi_ma) + 5000) // 10000
     sign = "-" if centi_ma < 0 else ""
     return (
-        f"NODE{node_id}:DATA:D:{duty}%,"
+        f"D:{duty}%,"
         f"V:{millivolts // 1000}.{millivolts % 1000:03d}V,"
         f"I:{sign}{abs(centi_ma) // 100}.{abs(centi_ma) % 100:02d}mA,"
         f"P:{deci_mw // 10}.{deci_mw % 10}mW"
     )
+
+
+def format_data(node_id: int, duty: int, millivolts: int, centi_ma: int) -> str:
+    """Format a v1 reading notification: `NODE<id>:DATA:` and the reading."""
+    return f"NODE{node_id}:DATA:{format_reading(duty, millivolts, centi_ma)}"
+
+
+def _f32(value: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
+def format_reading_v07(duty: int, volt_counts: int, amp_counts: int) -> str:
+    """Format a reading as v0.7 does, from the INA260 register counts.
+
+    command.c:15-21 and sensor.c:139-140,166-167: float32 arithmetic (each product and
+    quotient rounded to float32 as the C code does), the current made positive.
+    """
+    volts = _f32(_f32(volt_counts * 1.25) / 1000.0)
+    milliamps = abs(_f32(amp_counts * 1.25))
+    milliwatts = abs(_f32(volts * milliamps))
+    return "D:%d%%,V:%.3fV,I:%.2fmA,P:%.1fmW" % (  # noqa: UP031  (printf, as the C code)
+        duty,
+        volts,
+        milliamps,
+        milliwatts,
+    )
+
+
+def atoi(raw: bytes) -> int:
+    """C `atoi` (newlib: strtol clamped to 32 bits): spaces, a sign, digits, then stop."""
+    text = raw.lstrip(b" \t\n\v\f\r")
+    sign = -1 if text[:1] == b"-" else 1
+    if text[:1] in (b"-", b"+"):
+        text = text[1:]
+    digits = b""
+    for byte in text:
+        if not 0x30 <= byte <= 0x39:
+            break
+        digits += bytes([byte])
+    value = sign * int(digits) if digits else 0
+    return max(-(2**31), min(2**31 - 1, value))
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyCommand:
+    """A command as v0.7 parses it (command_parser.c:38-124).
+
+    `target` is a node id or None for ALL; `token` the command as typed (SENT and
+    UNKNOWN_CMD echo it); `payload` the vendor payload, None for MONITOR and for an
+    unknown command (the node stops a monitor before it finds out).
+    """
+
+    target: int | None
+    token: str
+    payload: str | None
+
+    @property
+    def name(self) -> str:
+        """The command in upper case (strcasecmp)."""
+        return self.token.upper()
+
+    @property
+    def is_monitor(self) -> bool:
+        """MONITOR: the one command that does not stop a running monitor."""
+        return self.name == "MONITOR"
+
+    @property
+    def sent(self) -> str:
+        """`SENT:<token>` in v0.7's 48-byte buffer."""
+        return f"SENT:{self.token}"[:V07_ECHO_MAX]
+
+    @property
+    def unknown(self) -> str:
+        """`ERROR:UNKNOWN_CMD:<token>` in v0.7's 48-byte buffer."""
+        return f"ERROR:UNKNOWN_CMD:{self.token}"[:V07_ECHO_MAX]
+
+
+_V07_PAYLOADS = {
+    "RAMP": "r",
+    "STOP": "s",
+    "OFF": "s",
+    "ON": "r",
+    "STATUS": "read",
+    "READ": "read",
+}
+
+
+def parse_command_v07(raw: bytes) -> LegacyCommand:
+    """Parse a write to 0xDC03 as v0.7 does, or raise CommandRejectedError.
+
+    The write is cut to 64 bytes and read as a C string (up to a NUL); `strtok(":")`
+    splits it, so empty fields collapse (`1::DUTY::40` is `1:DUTY:40`) and tokens after
+    the value are ignored. The target is ALL or `atoi` of the first token (`abc` is
+    node 0); DUTY's value is `atoi` of the third (50 without one), not range-checked.
+    """
+    text = raw[:V07_COMMAND_LEN].split(b"\0", 1)[0]
+    tokens = [token for token in text.split(b":") if token]
+    if not tokens:
+        # 15 bytes of the 16-byte literal "ERROR:NO_NODE_ID" (command_parser.c:55)
+        raise CommandRejectedError("ERROR:NO_NODE_ID"[:15])
+    target: int | None = None
+    if tokens[0].upper() != b"ALL":
+        target = atoi(tokens[0])
+        if not 0 <= target < MAX_NODES:
+            raise CommandRejectedError("ERROR:INVALID_NODE")
+    if len(tokens) < 2:
+        raise CommandRejectedError("ERROR:NO_COMMAND")
+    token = tokens[1].decode("latin-1")
+    name = token.upper()
+    payload = _V07_PAYLOADS.get(name)
+    if name == "DUTY":
+        payload = f"duty:{atoi(tokens[2]) if len(tokens) > 2 else DEFAULT_DUTY}"
+    return LegacyCommand(target=target, token=token, payload=payload)
+
+
+def parse_payload_v07(payload: str) -> tuple[str, int | None] | None:
+    """What a v0.7 vendor server does with a payload (command.c:24-67).
+
+    Returns ("set", duty) (duty clamped later), ("ramp", None), ("read", None), or None
+    for an unknown payload (answered `ERR:UNKNOWN:<payload>`).
+    """
+    if payload in ("s", "stop"):
+        return ("set", 0)
+    if payload in ("r", "ramp"):
+        return ("ramp", None)
+    if payload.startswith("duty:"):
+        return ("set", atoi(payload[5:].encode("latin-1")))
+    if payload in ("read", "status"):
+        return ("read", None)
+    # a bare number: strtol consumed it all (spaces, a sign, at least one digit)
+    raw = payload.encode("latin-1")
+    stripped = raw.lstrip(b" \t\n\v\f\r")
+    body = stripped[1:] if stripped[:1] in (b"-", b"+") else stripped
+    if body and all(0x30 <= byte <= 0x39 for byte in body):
+        return ("set", atoi(raw))
+    return None
+
+
+def forward_status(source: int, text: str, *, v07: bool) -> str | None:
+    """The notification a gateway makes of a vendor STATUS from `source` (None: dropped).
+
+    v0.7 (mesh_node.c:459-473) prefixes `NODE<source - 5>:DATA:` (NODE0 below 0x0005,
+    no cap) and drops what reaches 128 bytes. v1 does the same but passes a STATUS that
+    starts with `NODE` (its INFO line) through and sanitises the text.
+    """
+    if v07 or not text.startswith("NODE"):
+        node = source - BASE_UNICAST if source >= BASE_UNICAST else 0
+        text = f"NODE{node}:DATA:{text}"
+    if not v07:
+        text = sanitise(text.encode("latin-1"), upper=False)
+    return text if len(text) <= V07_MESSAGE_MAX else None
 
 
 def chunk(message: bytes) -> list[bytes]:

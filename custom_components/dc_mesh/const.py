@@ -39,8 +39,9 @@ LINK_CONNECT_TIMEOUT: Final = 10.0
 LINK_REPLY_TIMEOUT: Final = 6.0
 LINK_QUIET_PERIOD: Final = 0.6
 # A GATT write or subscribe that a stalled proxy does not finish within this counts as a lost
-# link (ESPHome proxies answer a write within ~100 ms when healthy).
-LINK_WRITE_TIMEOUT: Final = 5.0
+# link. v0.7 nodes hold a write response up to ~8 s themselves (a unicast in flight, 5 s, plus
+# stopping a monitor, 3 s), so the deadline sits above that.
+LINK_WRITE_TIMEOUT: Final = 10.0
 # Nodes advertise the name "DC-Monitor"; the old dedicated gateway "DC-Monitor-GW" or similar.
 LOCAL_NAME_MATCH: Final = "DC-Monitor*"
 

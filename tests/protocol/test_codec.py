@@ -184,7 +184,11 @@ def test_a_lost_chunk_costs_only_its_own_message(
     batch: list[bytes], data: st.DataObject
 ) -> None:
     """Any one chunk lost: every other message arrives intact and in order."""
-    tagged = [(n, chunk) for n, message in enumerate(batch) for chunk in chunk_message(message)]
+    tagged = [
+        (n, chunk)
+        for n, message in enumerate(batch)
+        for chunk in chunk_message(message)
+    ]
     lost = data.draw(st.integers(0, len(tagged) - 1), label="lost chunk")
     owner = tagged[lost][0]
     reassembler = Reassembler()
@@ -364,9 +368,7 @@ def test_formatted_reading_round_trips(
 def test_every_v07_reading_parses(node: int, duty: int, raw_v: int, raw_i: int) -> None:
     """Whatever the sensor registers hold, v0.7's float32 reading is accepted."""
     text = v07_reading(node, duty, raw_v, raw_i)
-    fields = dict(
-        part.split(":") for part in text.split(":DATA:")[1].split(",")
-    )
+    fields = dict(part.split(":") for part in text.split(":DATA:")[1].split(","))
     assert parse_message(text.encode()) == Reading(
         node,
         duty,

@@ -36,6 +36,8 @@ HOSTILE = [cols for _, cols in load("hostile_messages.tsv")]
 COMMANDS = [cols for _, cols in load("commands.tsv")]
 ADVERTISEMENTS = [cols for _, cols in load("advertisement.tsv")]
 STREAMS = [cols for _, cols in load("streams.tsv")]
+STATUS = [cols for _, cols in load("status.tsv")]
+COMMANDS_V07 = [cols for _, cols in load("commands_v07.tsv")]
 
 
 def _ids(rows: list[list[str]]) -> list[str]:
@@ -43,11 +45,22 @@ def _ids(rows: list[list[str]]) -> list[str]:
 
 
 def test_every_vector_file_has_vectors() -> None:
-    for rows in (CHUNKS, REPLIES, HOSTILE, COMMANDS, ADVERTISEMENTS, STREAMS):
+    for rows in (
+        CHUNKS,
+        REPLIES,
+        HOSTILE,
+        COMMANDS,
+        ADVERTISEMENTS,
+        STREAMS,
+        STATUS,
+        COMMANDS_V07,
+    ):
         assert len(rows) >= 10
     assert {section for section, _ in REPLIES} == {"firmware", "v0.7", "parser-only"}
     # Every exact v0.7 message says where the firmware sends it.
-    assert all(len(row) == 4 and row[3] for section, row in REPLIES if section == "v0.7")
+    assert all(
+        len(row) == 4 and row[3] for section, row in REPLIES if section == "v0.7"
+    )
 
 
 @pytest.mark.parametrize("row", CHUNKS, ids=_ids(CHUNKS))
@@ -132,6 +145,46 @@ def test_stream(row: list[str]) -> None:
     assert delivered == expected
     assert reassembler.discarded == discarded
     assert not reassembler.pending
+
+
+@pytest.mark.parametrize("row", STATUS, ids=[f"{r[0]}|{r[2][:30]}" for r in STATUS])
+def test_forwarded_status_parses(row: list[str]) -> None:
+    """What a gateway notifies for a vendor STATUS is an event of the sending node."""
+    source, status, notification = int(row[1], 16), row[2], row[3]
+    if notification == "-":
+        return
+    node = source - 5 if source >= 5 else 0
+    message = unescape(notification)
+    if status.startswith("D:"):
+        event = parse_message(message)
+        assert isinstance(event, Reading)
+        assert event.node_id == node
+    elif status.startswith("ERR:UNKNOWN:"):
+        assert parse_message(message) == NodeError(
+            node, unescape(notification).decode().split(":DATA:ERR:UNKNOWN:", 1)[1]
+        )
+    elif status.startswith("NODE") and row[0] == "v1":
+        assert isinstance(parse_message(message), NodeInfo)
+    else:  # nothing a node sends: the parser refuses it
+        with pytest.raises(ProtocolError):
+            parse_message(message)
+
+
+def _replies(rows: list[list[str]], column: int) -> list[str]:
+    return [
+        action.removeprefix("reply:")
+        for row in rows
+        for action in row[column].split(";")
+        if action.startswith("reply:")
+    ]
+
+
+@pytest.mark.parametrize(
+    "message", sorted(set(_replies(COMMANDS, 2) + _replies(COMMANDS_V07, 2)))
+)
+def test_every_command_reply_parses(message: str) -> None:
+    event = parse_message(unescape(message))
+    assert isinstance(event, Sent | ErrorReply | Ack)
 
 
 @pytest.mark.parametrize("row", HOSTILE, ids=_ids(HOSTILE))

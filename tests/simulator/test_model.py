@@ -56,16 +56,25 @@ async def test_reading_line_has_consistent_power(make_mesh) -> None:
 async def test_local_all_and_unicast_replies(make_mesh) -> None:
     mesh = make_mesh(3, 1)
     client = await connect(mesh)
-    assert await client.send("0:DUTY:40") == ["NODE0:ACK:40"]
+    # DUTY, RAMP and STOP are answered with a reading (the duty after), as v0.7 does
+    [line] = await client.send("0:DUTY:40")
+    assert DATA.fullmatch(line).groups()[:2] == ("0", "40")
     assert mesh.node(0).duty == 40
     lines = await client.send("ALL:READ")
     assert lines[0].startswith("NODE0:DATA:D:40%")
     assert lines[1] == "SENT:READ"
     assert sorted(line[:5] for line in lines[2:]) == ["NODE1", "NODE2"]  # relay silent
-    assert await client.send("2:DUTY:7") == ["SENT:DUTY:7", "NODE2:ACK:7"]
-    assert await client.send("1:RAMP") == ["SENT:RAMP", "NODE1:ONOFF:1"]
-    assert await client.send("1:OFF") == ["SENT:OFF", "NODE1:ONOFF:0"]
+    lines = await client.send("2:DUTY:7")
+    assert lines[0] == "SENT:DUTY:7"
+    assert DATA.fullmatch(lines[1]).groups()[:2] == ("2", "7")
+    lines = await client.send("1:RAMP")
+    assert lines[0] == "SENT:RAMP"
+    assert DATA.fullmatch(lines[1]).groups()[:2] == ("1", "0")  # the first step
+    lines = await client.send("1:OFF")
+    assert lines[0] == "SENT:OFF"
+    assert DATA.fullmatch(lines[1]).groups()[:2] == ("1", "0")
     assert mesh.node(2).duty == 7
+    assert not any(":ACK:" in line or ":ONOFF:" in line for line in client.lines)
 
 
 async def test_info_v1_and_negotiation_with_a_v07_node(make_mesh) -> None:
@@ -79,9 +88,13 @@ async def test_info_v1_and_negotiation_with_a_v07_node(make_mesh) -> None:
     )
     assert lines[1] == "SENT:INFO"
     others = sorted(lines[2:])
-    assert [line[:10] for line in others] == ["NODE1:INFO", "NODE2:INFO"]
+    assert [line[:10] for line in others] == ["NODE1:INFO", "NODE2:INFO", "NODE3:DATA"]
     assert "ROLE:R,CAP:0001" in others[1]
     assert others[1].endswith("GW:0")
+    # a v0.7 node does not know `info` and says so (command.c:62)
+    assert others[2] == "NODE3:DATA:ERR:UNKNOWN:info"
+    assert await client.send("3:INFO") == ["SENT:INFO", "NODE3:DATA:ERR:UNKNOWN:info"]
+    mesh.power_off(3)
     assert await client.send("3:INFO", settle=0.15) == ["SENT:INFO", "TIMEOUT:0x0008"]
 
 
@@ -246,21 +259,24 @@ async def test_connection_faults(make_mesh) -> None:
         await mesh.connect(mac)
 
 
+INVALID = b"ERROR:INVALID_NODE"  # one chunk, no side effect
+
+
 async def test_one_shot_chunk_faults(make_mesh) -> None:
     mesh = make_mesh()
     client = await connect(mesh)
     mesh.inject_chunk_fault(0, "duplicate")
-    await client.send("0:DUTY:5")
-    assert client.chunks == [b"NODE0:ACK:5", b"NODE0:ACK:5"]
+    await client.send("X:READ")
+    assert client.chunks == [INVALID, INVALID]
     mesh.inject_chunk_fault(0, "drop")
-    await client.send("0:DUTY:6")
+    await client.send("X:READ")
     assert client.chunks[2:] == []
     mesh.inject_chunk_fault(0, "corrupt")
-    await client.send("0:DUTY:7")
-    assert len(client.chunks[2]) == len(b"NODE0:ACK:7")
+    await client.send("X:READ")
+    assert len(client.chunks[2]) == len(INVALID)
     assert b"\xff" in client.chunks[2]
-    await client.send("0:DUTY:8")
-    assert client.chunks[3] == b"NODE0:ACK:8"
+    await client.send("X:READ")
+    assert client.chunks[3] == INVALID
 
 
 async def test_chunk_fault_probabilities(make_mesh) -> None:
@@ -268,7 +284,7 @@ async def test_chunk_fault_probabilities(make_mesh) -> None:
     client = await connect(mesh)
     mesh.set_chunk_faults(0, ChunkFaults(drop=0.5))
     for _ in range(40):
-        await client.session.write(b"0:DUTY:1")
+        await client.session.write(b"X:READ")
     await asyncio.sleep(0.02)
     assert 5 < len(client.chunks) < 35
 
@@ -287,9 +303,15 @@ async def test_v07_unbound_falls_back_to_onoff(make_mesh) -> None:
     mesh = make_mesh(3, 0, profile=Profile.V07)
     client = await connect(mesh)
     mesh.set_bound(0, False)
-    assert await client.send("1:ON") == ["SENT:ON(fallback)", "NODE1:ONOFF:1"]
+    assert await client.send("1:ON") == ["SENT:ON(fallback)", "NODE1:ACK:1"]
     assert mesh.node(1).duty == 100
-    assert await client.send("1:READ") == ["ERROR:NOT_READY"]
+    assert await client.send("2:STOP") == ["SENT:OFF(fallback)", "NODE2:ACK:0"]
+    # READ and DUTY:0 switch the load fully on too: the reason to probe with MONITOR
+    assert await client.send("2:READ") == ["SENT:ON(fallback)", "NODE2:ACK:1"]
+    assert mesh.node(2).duty == 100
+    await client.send("2:STOP")
+    assert await client.send("2:DUTY:0") == ["SENT:ON(fallback)", "NODE2:ACK:1"]
+    assert mesh.node(2).duty == 100
 
 
 async def _run_once(make_mesh, seed: int) -> list[str]:

@@ -18,7 +18,11 @@ VECTORS = Path(__file__).resolve().parents[2] / "firmware" / "vectors"
 ESCAPE = re.compile(rb"\\(x[0-9a-f]{2}|\\)")
 # Remote nodes must stay silent while a command's own actions are observed.
 QUIET = dataclasses.replace(
-    Latencies.fast(), mesh_hop=(30.0, 30.0), client_timeout=60.0, monitor_interval=60.0
+    Latencies.fast(),
+    mesh_hop=(30.0, 30.0),
+    client_timeout=60.0,
+    monitor_interval=60.0,
+    onoff_timeout=60.0,
 )
 OTHER_MONITOR = 5  # a monitor running before each command, to see it stop
 
@@ -40,20 +44,26 @@ def rows(name: str, section: str | None = None) -> list[list[str]]:
     return found
 
 
-def local_reply(payload: str, node: int) -> re.Pattern[str]:
-    """What a payload handled on the node itself notifies."""
-    if payload == "read":
-        return re.compile(
-            rf"NODE{node}:DATA:D:\d+%,V:\d+\.\d{{3}}V,I:-?\d+\.\d{{2}}mA,P:\d+\.\dmW"
-        )
+READING = r"D:{duty}%,V:\d+\.\d{{3}}V,I:{sign}\d+\.\d{{2}}mA,P:\d+\.\dmW"
+
+
+def duty_after(payload: str, before: int) -> int:
+    """The duty a node has after handling a payload (v0.7 clamps, v1 takes 0..100)."""
+    if payload in ("r", "s"):
+        return 0  # a ramp answers at its first step (v1) or after it (v0.7): 0 %
+    if payload.startswith("duty:"):
+        return max(0, min(100, int(payload[5:])))
+    return before
+
+
+def local_reply(payload: str, node: int, *, v07: bool = False) -> re.Pattern[str]:
+    """What a payload handled on the node itself notifies (duty 0 before)."""
     if payload == "info":
         return re.compile(
             rf"NODE{node}:INFO:FW:1\.0\.0,HW:ESP32-C6,ROLE:U,CAP:0003,UP:\d+,HEAP:\d+,MESH:1a2b3c4d,GW:1"
         )
-    text = {"r": f"NODE{node}:ONOFF:1", "s": f"NODE{node}:ONOFF:0"}.get(payload)
-    return re.compile(
-        re.escape(text or f"NODE{node}:ACK:{payload.removeprefix('duty:')}")
-    )
+    reading = READING.format(duty=duty_after(payload, 0), sign="" if v07 else "-?")
+    return re.compile(rf"NODE{node}:DATA:{reading}")
 
 
 COMMANDS = rows("commands.tsv")
@@ -116,7 +126,7 @@ async def test_command_vector(self_id: str, command: str, outcome: str) -> None:
         mesh.shutdown()
 
 
-@pytest.mark.parametrize(("message", "chunks"), rows("chunks.tsv"))
+@pytest.mark.parametrize(("message", "chunks"), [row[:2] for row in rows("chunks.tsv")])
 async def test_chunk_vector(message: str, chunks: str) -> None:
     expected = [bytes.fromhex(group) for group in chunks.split(" ")]
     assert wire.chunk(unescape(message)) == expected
@@ -183,3 +193,148 @@ async def test_advertisement_vector(data: str, result: str, fields: str) -> None
         assert advert.service_data == {wire.SERVICE_UUID: bytes.fromhex(data)}
     finally:
         mesh.shutdown()
+
+
+COMMANDS_V07 = rows("commands_v07.tsv")
+
+
+@pytest.mark.parametrize(
+    ("state", "command", "outcome"),
+    [tuple(row[:3]) for row in COMMANDS_V07],
+    ids=[f"{row[0]}|{row[1]}"[:60] for row in COMMANDS_V07],
+)
+async def test_v07_command_vector(state: str, command: str, outcome: str) -> None:
+    settings = dict(item.split("=") for item in state.split(" "))
+    mesh = Mesh(latencies=QUIET, profile=Profile.V07)
+    for _ in range(wire.MAX_NODES):
+        mesh.add_node()
+    node = mesh.node(int(settings["self"]))
+    assert node.mac is not None
+    try:
+        client = Collector(await mesh.connect(node.mac))
+        # a monitor runs before each command (started while bound), to see it stop
+        await client.send(f"{OTHER_MONITOR}:MONITOR", settle=0.005)
+        assert node.monitor == OTHER_MONITOR
+        node.bound = settings["bound"] == "1"
+        node.known_nodes = [
+            int(address, 16)
+            for address in settings.get("known", "").split(",")
+            if address
+        ]
+        client.messages.clear()
+        mesh.radio_log.clear()
+
+        expected_lines: list[re.Pattern[str]] = []
+        expected_radio: list[tuple[int, int, str]] = []
+        expected_monitor: int | None = OTHER_MONITOR
+        for action in outcome.split(";"):
+            kind, _, rest = action.partition(":")
+            text = unescape(rest).decode("latin-1")
+            if kind == "local":
+                expected_lines.append(local_reply(text, node.node_id, v07=True))
+            elif kind == "reply":
+                expected_lines.append(re.compile(re.escape(text)))
+            elif kind == "mesh":
+                destination, _, payload = text.partition(":")
+                expected_radio.append((node.address, int(destination, 16), payload))
+            elif kind == "onoff":
+                destination, _, state_text = text.partition(":")
+                expected_radio.append(
+                    (node.address, int(destination, 16), f"onoff:{state_text}")
+                )
+            else:
+                assert kind == "monitor"
+                expected_monitor = None if text == "off" else int(text, 16) - 5
+
+        await client.session.write(unescape(command))  # never refused by v0.7
+        await asyncio.sleep(0.01)
+
+        lines = [message.decode("latin-1") for message in client.messages]
+        assert len(lines) == len(expected_lines), lines
+        for line, pattern in zip(lines, expected_lines, strict=True):
+            assert pattern.fullmatch(line), (line, pattern.pattern)
+        assert list(mesh.radio_log) == expected_radio
+        assert node.monitor == expected_monitor
+    finally:
+        mesh.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("profile", "payload", "outcome"),
+    [tuple(row[:3]) for row in rows("payloads.tsv")],
+    ids=[f"{row[0]}|{row[1]}" for row in rows("payloads.tsv")],
+)
+async def test_payload_vector(profile: str, payload: str, outcome: str) -> None:
+    mesh = Mesh(latencies=Latencies.fast(), profile=Profile(profile))
+    node = mesh.add_node()
+    try:
+        node.duty = 40
+        answers: list[str] = []
+        node.serve(
+            unescape(payload).decode("latin-1"), gateway=False, answer=answers.append
+        )
+        ramping = False
+        duty = 40
+        *effects, status = outcome.split(";")
+        for effect in effects:
+            if effect == "ramp":
+                ramping = True
+                duty = 0
+            else:
+                duty = int(effect.removeprefix("duty:"))
+        if ramping and profile == "v0.7":  # blocks through the ramp, then answers
+            assert answers == []
+            await asyncio.sleep(6 * mesh.latencies.ramp_step)
+        assert node.duty == duty
+        [answer] = answers
+        expected = unescape(status.removeprefix("status:")).decode("latin-1")
+        if expected == "reading":
+            sign = "" if profile == "v0.7" else "-?"
+            assert re.fullmatch(READING.format(duty=duty, sign=sign), answer), answer
+        elif expected == "info":
+            assert answer.startswith(f"NODE{node.node_id}:INFO:FW:1.0.0,")
+            assert answer.endswith(",GW:0")
+        else:
+            assert answer == expected
+    finally:
+        mesh.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("profile", "source", "status", "notification"),
+    [tuple(row[:4]) for row in rows("status.tsv")],
+    ids=[f"{row[0]}|{row[1]}|{row[2][:20]}" for row in rows("status.tsv")],
+)
+async def test_status_vector(
+    profile: str, source: str, status: str, notification: str
+) -> None:
+    mesh = Mesh(latencies=Latencies.fast(), profile=Profile(profile))
+    node = mesh.add_node()
+    assert node.mac is not None
+    try:
+        client = Collector(await mesh.connect(node.mac))
+        await asyncio.sleep(0.005)
+        client.messages.clear()
+        node.on_status(int(source, 16), unescape(status).decode("latin-1"))
+        await asyncio.sleep(0.005)
+        expected = [] if notification == "-" else [unescape(notification)]
+        assert client.messages == expected
+    finally:
+        mesh.shutdown()
+
+
+V07_READINGS = [row for row in rows("replies.tsv", "v0.7") if row[1] == "reading"]
+
+
+@pytest.mark.parametrize("row", V07_READINGS, ids=[row[0][:40] for row in V07_READINGS])
+def test_v07_reading_format_vector(row: list[str]) -> None:
+    """The simulator prints v0.7 readings byte for byte (float32) from register counts."""
+    values = dict(item.split("=") for item in row[2].split(" "))
+    volt_counts = round(float(values["voltage"]) * 800)
+    amp_counts = round(float(values["current_ma"]) / 1.25)
+    line = wire.forward_status(
+        int(values["node"]) + wire.BASE_UNICAST,
+        wire.format_reading_v07(int(values["duty"]), volt_counts, amp_counts),
+        v07=True,
+    )
+    assert line == row[0]

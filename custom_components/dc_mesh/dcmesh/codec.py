@@ -59,7 +59,13 @@ POWER_MAX_MW: Final = 3355402.2
 U32_MAX: Final = 0xFFFFFFFF
 
 STATUS_LINES: Final = frozenset(
-    {"NODE_READY", "GATEWAY_READY", "GATEWAY_CONNECTED", "MESH_READY", "MESH_READY:VENDOR"}
+    {
+        "NODE_READY",
+        "GATEWAY_READY",
+        "GATEWAY_CONNECTED",
+        "MESH_READY",
+        "MESH_READY:VENDOR",
+    }
 )
 # v0.7 passes 15 for the 16-byte literal "ERROR:NO_NODE_ID" (command_parser.c:55): the
 # truncated kind means the same thing and is reported under the full name.

@@ -35,12 +35,10 @@ from .exceptions import (
     ResponseTimeoutError,
 )
 from .models import (
-    Ack,
     ErrorReply,
     Event,
     MeshTimeout,
     NodeInfo,
-    OnOff,
     ProtocolMode,
     Reading,
     Sent,
@@ -406,7 +404,7 @@ class DcMeshLink:
                     and event.command.partition(":")[0] == verb
                 ):
                     return
-                if isinstance(event, Ack | OnOff | Reading) and (
+                if isinstance(event, Reading) and (
                     node is None or event.node_id == node
                 ):
                     return
@@ -614,11 +612,13 @@ class DcMeshLink:
         self, _characteristic: BleakGATTCharacteristic, data: bytearray
     ) -> None:
         self.stats.notifications += 1
+        given_up = self._reassembler.discarded
+        message = self._reassembler.feed(bytes(data))
+        self.stats.malformed += self._reassembler.discarded - given_up
+        if message is None:
+            return
+        self.stats.messages += 1
         try:
-            message = self._reassembler.feed(bytes(data))
-            if message is None:
-                return
-            self.stats.messages += 1
             event = parse_message(message)
         except ProtocolError as err:
             self.stats.malformed += 1
