@@ -346,8 +346,10 @@ class MeshConnection:
         self._schedule_round(0.0)
 
     def _schedule_round(self, delay: float) -> None:
-        """Run a failover round after `delay` seconds (at once if 0, and then a round
-        that only finds nodes in their cool-off waits first)."""
+        """Run a failover round after `delay` seconds.
+
+        At once if 0; such a round waits first if it only finds nodes in their cool-off.
+        """
         self._cancel_retry()
         if self._closing:
             return

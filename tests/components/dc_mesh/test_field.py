@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 import logging
 from unittest.mock import patch
@@ -184,7 +185,7 @@ async def test_flapping_gateway_is_retried_ever_more_slowly(
         await wait_for(lambda: coordinator.link is None)
         await wait_for(lambda: coordinator.link is not None, timeout=15)
         connects.append(loop.time())
-    gaps = [b - a for a, b in zip(connects, connects[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(connects)]
     assert gaps[1] > gaps[0]  # 1 s, then 2 s ... (the back-off holds)
     assert caplog.text.count("Lost the link") == 1
     assert caplog.text.count("reachable again") == 1

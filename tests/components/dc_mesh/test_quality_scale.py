@@ -23,7 +23,7 @@ from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity import Entity
 import pytest
 import yaml
 
@@ -192,7 +192,16 @@ def _entity_classes() -> list[type[Entity]]:
 class _Described:
     platform: str
     where: str
-    description: EntityDescription
+    description: Any  # an EntityDescription (see _is_description)
+
+
+def _is_description(value: object) -> bool:
+    """An entity description, frozen or thawed.
+
+    HA's FrozenOrThawed metaclass gives EntityDescription classes a parallel "thawed"
+    hierarchy (homeassistant.util.frozen_dataclass_compat), so isinstance() misses them.
+    """
+    return any(cls.__name__ == "EntityDescription" for cls in type(value).__mro__)
 
 
 def _descriptions() -> list[_Described]:
@@ -200,7 +209,7 @@ def _descriptions() -> list[_Described]:
     found: dict[int, _Described] = {}
 
     def visit(platform: str, where: str, value: object) -> None:
-        if isinstance(value, EntityDescription):
+        if _is_description(value):
             found.setdefault(id(value), _Described(platform, where, value))
         elif isinstance(value, (tuple, list, set, frozenset)):
             for item in value:
@@ -497,7 +506,11 @@ def check_entity_translations() -> None:
     strings = _json("strings.json")
     entity_strings = strings.get("entity", {})
     descriptions = _descriptions()
-    assert descriptions, "no entity descriptions found in the platform modules"
+    unseen = set(_platform_modules()) - {d.platform for d in descriptions}
+    assert not unseen, (
+        f"no entity description found in {sorted(unseen)}: this test sees those at module "
+        "level or as an entity class's entity_description"
+    )
     problems = []
     for d in descriptions:
         key = d.description.translation_key
@@ -523,7 +536,9 @@ def check_entity_unique_id() -> None:
     """Every entity class sets a unique id (itself or through a base class)."""
 
     def sets_unique_id(cls: type) -> bool:
-        if _class_attr(cls, "_attr_unique_id") or "unique_id" in cls.__dict__:
+        if not cls.__module__.startswith(PACKAGE):
+            return False  # HA's base classes set none
+        if "unique_id" in vars(cls) or vars(cls).get("__attr_unique_id"):
             return True
         init = cls.__dict__.get("__init__")
         if init is None:
