@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
+import itertools
 import logging
 from unittest.mock import patch
 
