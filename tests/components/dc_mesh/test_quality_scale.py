@@ -368,7 +368,9 @@ def check_brands() -> None:
 
 def check_config_entry_unloading() -> None:
     """The integration can unload its config entries."""
-    assert "async_unload_entry" in _functions(_tree("__init__.py"))
+    assert "async_unload_entry" in _functions(_tree("__init__.py")), (
+        "__init__.py has no async_unload_entry"
+    )
 
 
 def check_config_flow() -> None:
@@ -485,7 +487,9 @@ def check_docs_high_level_description() -> None:
 
 def check_docs_removal_instructions() -> None:
     """The README says how to remove the integration."""
-    assert re.search(r"\bto remove\b|\bremov(e|al|ing) (the )?integration", _readme())
+    assert re.search(
+        r"\bto remove\b|\bremov(e|al|ing) (the )?integration", _readme()
+    ), "the README does not say how to remove the integration"
 
 
 def check_entity_category() -> None:
@@ -607,7 +611,9 @@ def check_exception_translations() -> None:
                 continue
             key = keywords["translation_key"]
             if isinstance(key, ast.Constant) and key.value not in exceptions:
-                problems.append(f"{where}: exceptions.{key.value} not in strings.json")
+                problems.append(
+                    f"{where}: exceptions.{key.value!r} not in strings.json"
+                )
     assert not problems, problems
 
 
@@ -734,7 +740,9 @@ def check_runtime_data() -> None:
 
 def check_stale_devices() -> None:
     """Users can remove devices that are gone."""
-    assert "async_remove_config_entry_device" in _functions(_tree("__init__.py"))
+    assert "async_remove_config_entry_device" in _functions(_tree("__init__.py")), (
+        "__init__.py has no async_remove_config_entry_device"
+    )
 
 
 def check_strict_typing() -> None:
