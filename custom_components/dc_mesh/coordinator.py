@@ -46,6 +46,7 @@ from .dcmesh import (
     Reading,
     StatusLine,
 )
+from .dcmesh.link import MESH_READY_VENDOR
 from .helpers import translate_errors
 from .models import MeshData, NodeData
 from .power import PowerBalancer
@@ -58,7 +59,6 @@ PUSH_COALESCE_SECONDS = 0.25
 MAX_READ_FAILURES = 3
 # mW x s -> kWh
 MWS_PER_KWH = 3.6e9
-MESH_READY_VENDOR = "MESH_READY:VENDOR"
 
 
 def poll_interval(sensor_nodes: int) -> timedelta:
@@ -242,8 +242,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
 
     def _update_device(self, node: NodeData) -> None:
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(
-            identifiers={self.node_identifier(node.node_id)}
+        device = registry.async_get_device_by_identifier(
+            self.node_identifier(node.node_id), self.config_entry.entry_id
         )
         if device is None:
             return
