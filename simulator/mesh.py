@@ -291,6 +291,7 @@ class _Faults:
     one_shot: deque[ChunkFault] = field(default_factory=deque)
     next_send_error: SendError | None = None
     stale_cache: bool = False
+    missed_group_messages: int = 0
 
 
 class Node:
@@ -1043,10 +1044,12 @@ class Mesh:
         for node in self.nodes:
             if destination not in (node.address, wire.GROUP_ADDR):
                 continue
-            if node is not sender or (
-                onoff is not None and destination == node.address
-            ):
-                self._carry(sender, node, payload, onoff)
+            if node is sender and (onoff is None or destination != node.address):
+                continue
+            if destination == wire.GROUP_ADDR and node.faults.missed_group_messages:
+                node.faults.missed_group_messages -= 1  # unacknowledged: just lost
+                continue
+            self._carry(sender, node, payload, onoff)
 
     def _carry(
         self, sender: Node, target: Node, payload: str, onoff: bool | None
@@ -1189,6 +1192,10 @@ class Mesh:
         in ERROR:MESH_TIMEOUT after `client_timeout`.
         """
         self.nodes[node_id].faults.next_send_error = kind
+
+    def miss_group_messages(self, node_id: int, count: int = 1) -> None:
+        """Make the node miss the next `count` group messages (never acknowledged)."""
+        self.nodes[node_id].faults.missed_group_messages = count
 
     def set_bound(self, node_id: int, bound: bool) -> None:
         """Bind or unbind the node's vendor models (MESH_READY:VENDOR on binding).

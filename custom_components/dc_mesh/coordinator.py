@@ -114,6 +114,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._link_unsub: Callable[[], None] | None = None
         self._infos_at: datetime | None = None
         self._polling = False
+        self._connecting_in_poll = (
+            False  # a poll connects: it reads the new link itself
+        )
         self._unavailable_logged: set[int] = set()
         self.balancer = PowerBalancer(
             budget_mw=DEFAULT_BUDGET_W * 1000,
@@ -140,7 +143,6 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
     # ------------------------------------------------------------------ link events
     @callback
     def _link_up(self, link: DcMeshLink) -> None:
-        first = self._link_unsub is None and not self.data.connected
         if self._link_unsub is not None:
             self._link_unsub()
         self._link_unsub = link.register_callback(self._handle_event)
@@ -156,8 +158,10 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         for info in link.infos.values():
             self._take_info(info)
         self._set_fallback(link.fallback)
-        if not first:
-            self.hass.async_create_task(self.async_request_refresh(), eager_start=False)
+        if not self._connecting_in_poll:
+            # A failover round found this link: poll it at once (not at the next
+            # interval, and not debounced behind the poll that failed with the old one).
+            self.hass.async_create_task(self.async_refresh(), eager_start=False)
 
     @callback
     def _link_down(self, _link: DcMeshLink) -> None:
@@ -181,9 +185,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         elif isinstance(event, StatusLine) and event.text == MESH_READY_VENDOR:
             if self.data.fallback:
                 self._set_fallback(False)
-                self.hass.async_create_task(
-                    self.async_request_refresh(), eager_start=False
-                )
+                self.hass.async_create_task(self.async_refresh(), eager_start=False)
             return
         else:
             return
@@ -312,11 +314,14 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             if self.connection.failing_over:
                 self._update_availability()
                 return self.data  # the failover owns the reconnection
+            self._connecting_in_poll = True
             try:
                 link = await self.connection.async_connect()
             except UpdateFailed:
                 self._update_availability()
                 raise
+            finally:
+                self._connecting_in_poll = False
         async with self.command_lock:
             if self.data.fallback:
                 await self._async_check_fallback(link)

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 import time
+
+from freezegun.api import TickingDateTimeFactory
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the event loop run until the predicate holds (fail after the timeout)."""
+    """Let the event loop run until the predicate holds (fail after the timeout).
+
+    For what the simulated radio takes (milliseconds of real time), never for HA's timers.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+async def advance(
+    hass: HomeAssistant, freezer: TickingDateTimeFactory, seconds: float
+) -> None:
+    """Let `seconds` pass at once: HA's clocks jump, the timers due meanwhile run.
+
+    (`freezer.tick` of a ticking clock would drop the time elapsed since its last jump.)
+    """
+    freezer.move_to(freezer() + timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from unittest.mock import patch
 
+import freezegun
+from freezegun.api import TickingDateTimeFactory
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 import pytest
@@ -29,6 +31,17 @@ def fast_link_timing() -> Iterator[None]:
         patch("custom_components.dc_mesh.connection.LINK_QUIET_PERIOD", 0.15),
     ):
         yield
+
+
+@pytest.fixture
+def freezer() -> Iterator[TickingDateTimeFactory]:
+    """Home Assistant's clocks and the event loop's, as `freezer` moves them.
+
+    Time runs (the simulated radio's latencies elapse in real time) and jumps forward
+    with `advance()`: every clock jumps together, the loop's timers included.
+    """
+    with freezegun.freeze_time(tick=True) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@ availability logging, repairs, bad notifications and translated errors."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 import logging
 from unittest.mock import patch
 
+from freezegun.api import TickingDateTimeFactory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
@@ -22,11 +22,11 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.dc_mesh import async_remove_config_entry_device
-from custom_components.dc_mesh.const import DOMAIN
+from custom_components.dc_mesh.const import DEFAULT_STALE_TIMEOUT, DOMAIN
 from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming
 from simulator.mesh import ChunkFaults, Mesh
 
-from . import wait_for
+from . import advance, wait_for
 from .conftest import mesh_key
 
 
@@ -69,10 +69,12 @@ async def test_new_node_appears_without_reload(
 
 
 async def test_gone_node_can_be_removed_live_node_cannot(
-    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = timedelta(seconds=1.5)
     devices = dr.async_get(hass)
     key = mesh_key(mesh)
     gone = devices.async_get_device_by_identifier(
@@ -84,8 +86,7 @@ async def test_gone_node_can_be_removed_live_node_cannot(
     assert gone is not None
     assert live is not None
     mesh.power_off(3)  # gone for good
-    await asyncio.sleep(1.6)
-    await coordinator.async_refresh()
+    await advance(hass, freezer, DEFAULT_STALE_TIMEOUT + 1)
     assert not coordinator.data.nodes[3].available
     assert not await async_remove_config_entry_device(hass, loaded_entry, live)
     assert await async_remove_config_entry_device(hass, loaded_entry, gone)
@@ -97,19 +98,17 @@ async def test_unavailable_and_back_logged_once(
     mesh: Mesh,
     loaded_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = timedelta(seconds=0.3)
     caplog.set_level(logging.INFO, logger="custom_components.dc_mesh")
     mesh.set_unreachable(1, True)
-    for _ in range(4):
-        await coordinator.async_refresh()
-    await wait_for(lambda: not coordinator.data.nodes[1].available, timeout=5)
-    for _ in range(3):
-        await coordinator.async_refresh()
+    for _ in range(8):  # polls every 10 s: stale after 45 s, then still gone
+        await advance(hass, freezer, 10)
+    assert not coordinator.data.nodes[1].available
     mesh.set_unreachable(1, False)
     for _ in range(3):
-        await coordinator.async_refresh()
+        await advance(hass, freezer, 10)
     assert coordinator.data.nodes[1].available
     messages = [r.getMessage() for r in caplog.records]
     assert sum("Node 1 of " in m and "unavailable" in m for m in messages) == 1

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-
+from freezegun.api import TickingDateTimeFactory
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dc_mesh.const import DOMAIN
+from custom_components.dc_mesh.const import DEFAULT_STALE_TIMEOUT, DOMAIN
 from simulator.mesh import Mesh, Profile
 
-from . import wait_for
+from . import advance, wait_for
 from .conftest import mesh_key
 
 
@@ -114,10 +108,12 @@ async def test_live_values_duty_and_failover(
 
 
 async def test_all_nodes_lost_and_recovered(
-    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = timedelta(seconds=0.5)
     key = mesh_key(mesh)
     for node_id in range(5):
         mesh.power_off(node_id)
@@ -126,14 +122,13 @@ async def test_all_nodes_lost_and_recovered(
     await wait_for(lambda: hass.states.get(connectivity).state == "off")
     power = _entity_id(hass, "sensor", f"{key}_0_power")
     # The regular polls (time passing, nothing else) mark the silent nodes unavailable.
-    await asyncio.sleep(0.6)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
-    await wait_for(lambda: hass.states.get(power).state == STATE_UNAVAILABLE)
+    await advance(hass, freezer, DEFAULT_STALE_TIMEOUT + 1)
+    assert hass.states.get(power).state == STATE_UNAVAILABLE
     with pytest.raises(HomeAssistantError):
         await coordinator.async_set_duty(0, 10)
     for node_id in range(5):
         mesh.power_on(node_id)
+    # They boot and advertise: the advertisements end the back-off wait.
     await wait_for(lambda: coordinator.data.connected, timeout=30)
-    await coordinator.async_refresh()
     await wait_for(lambda: hass.states.get(power).state != STATE_UNAVAILABLE)
     assert hass.states.get(connectivity).state == "on"

@@ -4,9 +4,7 @@ mesh side is dead."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-
+from freezegun.api import TickingDateTimeFactory
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
 from homeassistant.const import (
     ATTR_ENTITY_ID,
@@ -29,11 +27,11 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
+from custom_components.dc_mesh.const import CONF_MESH_ID, DEFAULT_STALE_TIMEOUT, DOMAIN
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh
 
-from . import wait_for
+from . import advance, wait_for
 from .conftest import mesh_key
 
 
@@ -277,10 +275,9 @@ async def test_removed_node_comes_back_as_new(
     hass_ws_client: WebSocketGenerator,
     mesh: Mesh,
     loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     assert await async_setup_component(hass, "config", {})
-    coordinator = loaded_entry.runtime_data
-    coordinator.stale_timeout = timedelta(seconds=1)
     key = mesh_key(mesh)
     devices = dr.async_get(hass)
     device = devices.async_get_device_by_identifier(
@@ -300,8 +297,7 @@ async def test_removed_node_comes_back_as_new(
 
     assert not (await remove())["success"]  # it still answers
     mesh.power_off(3)
-    await asyncio.sleep(1.1)
-    await coordinator.async_refresh()
+    await advance(hass, freezer, DEFAULT_STALE_TIMEOUT + 1)  # polls come due meanwhile
     assert (await remove())["success"]
     await hass.async_block_till_done()
     assert (
@@ -312,12 +308,8 @@ async def test_removed_node_comes_back_as_new(
     )
     # It was not gone for good after all: it is a new device again, with its entities.
     mesh.power_on(3)
-    identifier = (DOMAIN, f"{key}_3")
-    for _ in range(40):  # the node boots, then answers the next poll
-        await asyncio.sleep(0.05)
-        await coordinator.async_refresh()
-        if devices.async_get_device_by_identifier(identifier, loaded_entry.entry_id):
-            break
+    await advance(hass, freezer, 5)  # it boots
+    await advance(hass, freezer, 15)  # the next poll hears it
     await wait_for(
         lambda: (
             er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{key}_3_power")

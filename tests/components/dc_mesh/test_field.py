@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 import itertools
 import logging
-from unittest.mock import patch
 
+from freezegun.api import TickingDateTimeFactory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -18,7 +17,7 @@ from custom_components.dc_mesh.const import DOMAIN
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, build_mesh
 
-from . import wait_for
+from . import advance, wait_for
 from .conftest import mesh_key
 
 
@@ -67,8 +66,16 @@ async def test_user_duty_is_the_balancers_limit_before_it_is_sent(
 ) -> None:
     """Polls racing a user's duty neither revert it nor fake a failed confirmation."""
     coordinator = loaded_entry.runtime_data
-    coordinator.balancer.budget_mw = 1e6  # the balancer only holds nodes at their limit
-    await coordinator.balancer_control.async_set_enabled(True)
+    registry = er.async_get(hass)
+    key = mesh_key(mesh)
+    budget = registry.async_get_entity_id("number", DOMAIN, f"{key}_power_budget")
+    balancing = registry.async_get_entity_id("switch", DOMAIN, f"{key}_balancing")
+    await hass.services.async_call(  # the balancer only holds nodes at their limit
+        "number", "set_value", {"entity_id": budget, "value": 1000}, blocking=True
+    )
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": balancing}, blocking=True
+    )
     for duty in (40, 10, 70, 25):
         results = await asyncio.gather(
             coordinator.async_refresh(),
@@ -80,7 +87,9 @@ async def test_user_duty_is_the_balancers_limit_before_it_is_sent(
         assert coordinator.balancer.ceilings[1] == duty
         # the balancer may nudge it down, never above the user's duty
         assert mesh.node(1).duty <= duty
-    await coordinator.balancer_control.async_set_enabled(False)
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": balancing}, blocking=True
+    )
     for duty in (40, 10):
         results = await asyncio.gather(
             coordinator.async_refresh(),
@@ -94,7 +103,10 @@ async def test_user_duty_is_the_balancers_limit_before_it_is_sent(
 
 
 async def test_no_link_is_adopted_after_unload(
-    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     coordinator = loaded_entry.runtime_data
     link = coordinator.link
@@ -104,13 +116,16 @@ async def test_no_link_is_adopted_after_unload(
     mesh.drop_link(mesh.by_mac(link.address).node_id)
     await wait_for(lambda: coordinator.connection.failing_over)
     await hass.config_entries.async_unload(loaded_entry.entry_id)
-    await asyncio.sleep(1.0)  # longer than the slowed connection attempt
+    await advance(hass, freezer, 2)  # longer than the slowed connection attempt
     assert coordinator.link is None
     assert not any(mesh.node(n).sessions for n in range(4))
 
 
 async def test_silent_relay_goes_unavailable_and_can_be_removed(
-    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     coordinator = loaded_entry.runtime_data
     relay_id = 4
@@ -123,16 +138,9 @@ async def test_silent_relay_goes_unavailable_and_can_be_removed(
     assert relay is not None
     assert not await async_remove_config_entry_device(hass, loaded_entry, relay)
     mesh.power_off(relay_id)
-    # INFO is asked again at every poll here; the relay stops answering it.
-    with (
-        patch("custom_components.dc_mesh.coordinator.INFO_INTERVAL", timedelta(0)),
-        patch(
-            "custom_components.dc_mesh.coordinator.RELAY_STALE_AFTER",
-            timedelta(seconds=0.5),
-        ),
-    ):
-        await asyncio.sleep(0.6)
-        await coordinator.async_refresh()
+    # INFO is asked again every 5 minutes; 15 minutes without an answer: unavailable.
+    for _ in range(16):
+        await advance(hass, freezer, 60)
     assert not coordinator.data.nodes[relay_id].available
     assert all(coordinator.data.nodes[n].available for n in range(4))
     assert await async_remove_config_entry_device(hass, loaded_entry, relay)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
 import itertools
 
+from freezegun.api import TickingDateTimeFactory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from hypothesis import given, settings, strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.dc_mesh.const import DOMAIN
 from custom_components.dc_mesh.power import NodeLoad, PowerBalancer
 from simulator.mesh import Mesh
 from simulator.physics import Load
+
+from . import advance
+from .conftest import mesh_key
 
 
 def _physical(slopes: dict[int, float], duties: dict[int, int]) -> list[NodeLoad]:
@@ -114,70 +118,92 @@ def test_converges_without_oscillation(slopes: list[float], fraction: float) -> 
     assert crossings <= 1
 
 
-async def _rounds(coordinator, count: int) -> list[float]:
+def _total_w(hass: HomeAssistant, key: str) -> float:
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{key}_total_power"
+    )
+    assert entity_id is not None
+    return float(hass.states.get(entity_id).state)
+
+
+async def _polls(
+    hass: HomeAssistant, freezer: TickingDateTimeFactory, key: str, count: int
+) -> list[float]:
+    """Let `count` poll intervals pass; the total power shown after each."""
     totals = []
     for _ in range(count):
-        await coordinator.async_refresh()
-        totals.append(coordinator.data.total_power_mw)
+        await advance(hass, freezer, 10)
+        totals.append(_total_w(hass, key))
     return totals
 
 
 async def test_balances_the_simulated_mesh(
-    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
-    coordinator = loaded_entry.runtime_data
+    """A user sets a budget and turns balancing on; the mesh settles, also when a node drops."""
+    key = mesh_key(mesh)
+    registry = er.async_get(hass)
+
+    def entity(platform: str, suffix: str) -> str:
+        entity_id = registry.async_get_entity_id(platform, DOMAIN, f"{key}_{suffix}")
+        assert entity_id is not None
+        return entity_id
+
     # Different loads per node: 6 W, 4 W, 3 W, 2 W at full duty.
     for node_id, resistance in enumerate((24.0, 36.0, 48.0, 72.0)):
         mesh.node(node_id).load = Load(supply_voltage=12.0, load_resistance=resistance)
-    await coordinator.async_set_mesh_duty(100)
-    await coordinator.async_refresh()
-    coordinator.balancer.cooldown = 0
-    coordinator.balancer.budget_mw = 8500  # budget 8 W of a 15 W demand
-    await coordinator.balancer_control.async_set_enabled(True)
-    budget = coordinator.balancer.target_mw
+    await hass.services.async_call(
+        DOMAIN,
+        "set_mesh_duty",
+        {"config_entry_id": loaded_entry.entry_id, "duty": 100},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {"entity_id": entity("number", "power_budget"), "value": 8.5},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": entity("switch", "balancing")}, blocking=True
+    )
+    target = 8.0  # 8.5 W budget of a 15 W demand, 0.5 W headroom
 
-    totals = await _rounds(coordinator, 15)
-    assert abs(totals[-1] - budget) <= 0.05 * budget, totals
-    assert all(abs(t - budget) <= 0.05 * budget for t in totals[-3:]), totals
+    totals = await _polls(hass, freezer, key, 15)
+    assert abs(totals[-1] - target) <= 0.05 * target, totals
+    assert all(abs(t - target) <= 0.05 * target for t in totals[-3:]), totals
 
-    # A node drops out: the others take its share, still within the budget.
-    coordinator.stale_timeout = timedelta(seconds=2.0)
+    # A node drops out: once it is stale, the others take its share, within the budget.
     mesh.power_off(3)
-    await asyncio.sleep(2.2)
-    totals = await _rounds(coordinator, 15)
-    assert abs(totals[-1] - budget) <= 0.05 * budget, totals
+    totals = await _polls(hass, freezer, key, 15)
+    assert abs(totals[-1] - target) <= 0.05 * target, totals
 
     # It comes back (at its old duty): the mesh settles again.
     mesh.power_on(3)
-    await asyncio.sleep(0.3)
-    totals = await _rounds(coordinator, 20)
-    assert abs(totals[-1] - budget) <= 0.05 * budget, totals
-    assert all(abs(t - budget) <= 0.05 * budget for t in totals[-3:]), totals
+    totals = await _polls(hass, freezer, key, 20)
+    assert abs(totals[-1] - target) <= 0.05 * target, totals
+    assert all(abs(t - target) <= 0.05 * target for t in totals[-3:]), totals
 
     # Balancing off restores the user's duties.
-    await coordinator.balancer_control.async_set_enabled(False)
-    assert all(mesh.node(n).duty == 100 for n in range(3))
-
-
-def test_priority_requires_known_node() -> None:
-    balancer = PowerBalancer(budget_mw=2000)
-    balancer.priority_node = 42
-    balancer.enable({0: 50})
-    assert balancer.plan([NodeLoad(0, 50, 5000.0)], 0.0) == {0: 40}
+    await hass.services.async_call(
+        "switch",
+        "turn_off",
+        {"entity_id": entity("switch", "balancing")},
+        blocking=True,
+    )
+    assert all(mesh.node(n).duty == 100 for n in range(4))
 
 
 async def test_balancer_settings_survive_restart(
     hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
 ) -> None:
     from homeassistant.core import State
-    from homeassistant.helpers import entity_registry as er
     from pytest_homeassistant_custom_component.common import (
         mock_restore_cache_with_extra_data,
     )
-
-    from custom_components.dc_mesh.const import DOMAIN
-
-    from .conftest import mesh_key
 
     key = mesh_key(mesh)
     registry = er.async_get(hass)
