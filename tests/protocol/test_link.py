@@ -305,6 +305,26 @@ async def test_set_duty(link: DcMeshLink, mesh: Mesh) -> None:
     assert (await link.read(2)).duty == 10
 
 
+async def test_duty_confirmed_by_its_own_answer(link: DcMeshLink, mesh: Mesh) -> None:
+    """The node's reading that answers the DUTY confirms it: no READ goes on the radio."""
+    mesh.radio_log.clear()
+    reading = await link.set_duty_confirmed(2, 55)
+    assert (reading.node_id, reading.duty) == (2, 55)
+    assert [payload.lower() for _s, _d, payload in mesh.radio_log] == ["duty:55"]
+
+
+async def test_duty_answer_lost_then_read(link: DcMeshLink, mesh: Mesh) -> None:
+    """SENT and the node's answer are lost on the way back: a READ confirms instead."""
+    mesh.inject_chunk_fault(mesh.by_mac(link.address).node_id, "drop", count=2)
+    mesh.radio_log.clear()
+    reading = await link.set_duty_confirmed(2, 65)
+    assert (reading.node_id, reading.duty) == (2, 65)
+    assert [payload.lower() for _s, _d, payload in mesh.radio_log] == [
+        "duty:65",
+        "read",
+    ]
+
+
 async def test_set_duty_of_a_dead_node_returns_on_sent(
     link: DcMeshLink, mesh: Mesh
 ) -> None:

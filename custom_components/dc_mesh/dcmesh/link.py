@@ -320,11 +320,13 @@ class DcMeshLink:
         """Set one node's duty and read it back, both under one hold of the link.
 
         Nothing else (a poll, the balancer) can send in between. The confirmation is the
-        node's own reading after the command: a reading with another duty (a leftover of an
-        earlier poll) does not end the wait, the last one is returned if none matches.
+        node's own reading: the one that answers the DUTY (both firmwares send it), else the
+        answer to a READ. A reading with another duty (a leftover of an earlier poll) does
+        not end the wait; the last one is returned if none matches.
         """
         async with self._operation_lock:
-            await self._command_locked(node, "DUTY", duty)
+            if (answer := await self._duty_locked(node, duty)) is not None:
+                return answer
             async with self._send(encode_command(node, "READ")) as inbox:
                 deadline = asyncio.get_running_loop().time() + self._reply_timeout
                 last: Reading | None = None
@@ -341,6 +343,22 @@ class DcMeshLink:
                 f"{self._reply_timeout} s"
             )
         return last
+
+    async def _duty_locked(self, node: int, duty: int) -> Reading | None:
+        """Send DUTY to one node; return its answering reading with that duty, or None.
+
+        None when no such answer came in time (lost on the way back, or a leftover with
+        another duty): whether the duty was taken is then for a READ to tell.
+        """
+        async with self._send(encode_command(node, "DUTY", duty)) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, Reading) and event.node_id == node:
+                    if event.duty == duty:
+                        return event
+                elif not isinstance(event, Sent) or event.fallback:
+                    _raise_on_failure(event, node)
+        return None
 
     async def ramp(self, target: int | Literal["ALL"]) -> None:
         """Run the duty ramp on one node or on all."""

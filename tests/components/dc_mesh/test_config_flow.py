@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from unittest.mock import patch
 
+from freezegun.api import TickingDateTimeFactory
+from homeassistant.components.bluetooth import async_discovered_service_info
 from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
@@ -18,8 +20,10 @@ from custom_components.dc_mesh.const import (
     CONF_STALE_TIMEOUT,
     DOMAIN,
 )
-from simulator.mesh import Mesh, Profile
+from simulator.ha import async_register_mesh
+from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
+from . import advance
 from .conftest import mesh_key
 
 
@@ -248,6 +252,31 @@ async def test_reconfigure_errors(
     )
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
+
+
+async def test_reconfigure_to_a_node_that_went_away(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
+) -> None:
+    """The node picked in the form stopped being seen before the user submitted it."""
+    other = build_mesh(1, 0, latencies=Latencies.fast(), seed=42)
+    other.advertised_mesh_id = mesh.mesh_id
+    unregister = async_register_mesh(hass, other, source="far_proxy")
+    await hass.async_block_till_done()
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    unregister()  # its proxy went offline: after a while HA forgets the node
+    for _ in range(4):
+        await advance(hass, freezer, 300)
+    assert other.node(0).mac not in {
+        info.address for info in async_discovered_service_info(hass)
+    }
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ADDRESS: other.node(0).mac}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
 
 
 async def test_reconfigure_without_nodes(
