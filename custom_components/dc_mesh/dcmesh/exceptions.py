@@ -88,3 +88,20 @@ class NotConnectedError(LinkError):
 
 class CharacteristicMissingError(LinkError):
     """The data or command characteristic is missing, even after clearing the cache."""
+
+
+class AuthenticationError(DcMeshError):
+    """The mesh key did not match: the node cannot prove it, or it refused our proof.
+
+    A node that cannot prove the key is no gateway of this mesh (a stranger copying its
+    id, or the mesh was provisioned again with new keys).
+    """
+
+
+class KeyRequiredError(AuthenticationError):
+    """The node requires a session (v1, capability AUTH) and no mesh key is known."""
+
+
+class AuthRefusedError(DeviceError):
+    """`ERROR:AUTH:<reason>`: the node refused a handshake step or an unauthenticated,
+    replayed or forged command (REQUIRED, BAD_PROOF, BAD_MAC, REPLAY, LOCKED, NO_SESSION)."""
