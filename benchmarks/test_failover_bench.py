@@ -20,7 +20,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from benchmarks.report import BenchResults
-from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
+from custom_components.dc_mesh.const import CONF_MESH_ID, CONF_MESH_KEY, DOMAIN
 from custom_components.dc_mesh.dcmesh import Event, Reading
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
@@ -80,7 +80,8 @@ async def _set_up(
         domain=DOMAIN,
         unique_id=key,
         title=key,
-        data={CONF_MESH_ID: key, CONF_ADDRESS: mesh.node(0).mac},
+        data={CONF_MESH_ID: key, CONF_ADDRESS: mesh.node(0).mac}
+        | ({CONF_MESH_KEY: mesh.mesh_key.hex()} if profile is Profile.V1 else {}),
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

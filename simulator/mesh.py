@@ -59,7 +59,10 @@ import random
 import time
 from typing import TYPE_CHECKING, Literal
 
+from custom_components.dc_mesh.dcmesh.auth import derive_mesh_key
+
 from . import wire
+from .auth import RateLimiter, SessionState, authorise
 from .physics import Load
 
 if TYPE_CHECKING:
@@ -201,6 +204,7 @@ class GattSession:
         self._queue: deque[bytes] = deque()
         self._draining = False
         self._lost = asyncio.Event()
+        self.auth = SessionState()  # its session ends with the connection
 
     async def write(self, data: bytes) -> None:
         """Write a command to 0xDC03 (write with response)."""
@@ -216,7 +220,7 @@ class GattSession:
             self.muted = False  # gatt_service.c:97-118: a write captures the client
         elif len(data) > wire.MAX_COMMAND_LEN:
             raise AttError(ATT_INVALID_ATTRIBUTE_VALUE_LENGTH)
-        await self.node.handle_write(bytes(data))
+        await self.node.handle_write(bytes(data), self)
 
     def read(self) -> bytes:
         """Read 0xDC02: the last message notified (NODE_READY before the first)."""
@@ -325,6 +329,14 @@ class Node:
         self.booted = True  # advertising, connectable
         self.mesh_ready = True
         self.bound = True  # vendor models have their application key
+        # v1 universal nodes derive the mesh key once their AppKey is bound (section 7)
+        self.mesh_key: bytes | None = (
+            mesh.mesh_key
+            if mesh.sessions and profile is Profile.V1 and role is Role.UNIVERSAL
+            else None
+        )
+        self.auth_limiter = RateLimiter(mesh.now)
+        self.nonces: deque[bytes] = deque()  # tests: the nonces to draw next
         self.duty = 0
         self.value = b"NODE_READY"
         self.sessions: list[GattSession] = []
@@ -443,6 +455,8 @@ class Node:
     def info(self, *, gateway: bool) -> str:
         """Return the v1 INFO line."""
         capabilities = 0x0003 if self.role is Role.UNIVERSAL else 0x0001
+        if self.requires_session:
+            capabilities |= 0x0004
         return (
             f"NODE{self.node_id}:INFO:FW:{self.firmware},HW:{self.hardware},"
             f"ROLE:{self.role.value},CAP:{capabilities:04X},UP:{self.uptime},"
@@ -526,14 +540,46 @@ class Node:
         if (line := wire.forward_status(source, text, v07=self.v07)) is not None:
             self.notify(line)
 
-    async def handle_write(self, raw: bytes) -> None:
-        """Handle a write to 0xDC03; returns when the firmware sends the write response."""
+    async def handle_write(
+        self, raw: bytes, session: GattSession | None = None
+    ) -> None:
+        """Handle a write to 0xDC03; returns when the firmware sends the write response.
+
+        `session`: the client connection that wrote (None: a client without a session).
+        """
         if self.v07:
             await self._handle_write_v07(raw)
         else:
-            self._handle_write_v1(raw)
+            self._handle_write_v1(raw, session)
 
-    def _handle_write_v1(self, raw: bytes) -> None:
+    @property
+    def requires_session(self) -> bool:
+        """Whether state-changing commands need a session (v1, key derived)."""
+        return self.mesh_key is not None
+
+    def _draw_nonce(self) -> bytes:
+        return self.nonces.popleft() if self.nonces else self.mesh.key_rng.randbytes(8)
+
+    def _handle_write_v1(self, raw: bytes, session: GattSession | None) -> None:
+        if self.mesh_key is not None:  # kept (NVS) while the models are unbound
+
+            def answer(line: str) -> None:
+                if session is None:
+                    self.notify(line)
+                else:
+                    self.notify_session(session, line)
+
+            authorised = authorise(
+                raw,
+                mesh_key=self.mesh_key,
+                state=session.auth if session is not None else SessionState(),
+                limiter=self.auth_limiter,
+                draw_nonce=self._draw_nonce,
+                answer=answer,
+            )
+            if authorised is None:
+                return
+            raw = authorised
         try:
             command = wire.parse_command(raw, info_supported=True)
         except wire.CommandRejectedError as rejected:
@@ -861,12 +907,26 @@ class Mesh:
         seed: int = 0,
         profile: Profile = Profile.V1,
         mesh_id: int = 0x1A2B3C4D,
+        sessions: bool = True,
     ) -> None:
-        """Create an empty mesh."""
+        """Create an empty mesh.
+
+        `sessions`: v1 universal nodes derive the mesh key and require sessions for
+        state-changing commands (protocol section 7), as this project's firmware does;
+        False models v1 builds from before sessions (tests of command semantics).
+        """
         self.latencies = latencies or Latencies.fast()
         self.rng = random.Random(seed)
         self.profile = profile
         self.mesh_id = mesh_id
+        # The mesh's keys as the provisioner made them; every v1 node derives the mesh
+        # key from them (protocol section 7). Another seed: another mesh key.
+        # (their own generator: the radio's draws stay what they were before sessions)
+        self.key_rng = random.Random(f"keys {seed}")
+        self.app_key = self.key_rng.randbytes(16)
+        self.network_id = mesh_id.to_bytes(4) + self.key_rng.randbytes(4)
+        self.mesh_key = derive_mesh_key(self.app_key, self.network_id)
+        self.sessions = sessions
         # When set, v1 nodes advertise this mesh id instead of their own (INFO keeps
         # `mesh_id`): a rogue or misconfigured device copying another mesh's id.
         self.advertised_mesh_id: int | None = None
@@ -1228,9 +1288,10 @@ def build_mesh(
     profile: Profile = Profile.V1,
     latencies: Latencies | None = None,
     seed: int = 0,
+    sessions: bool = True,
 ) -> Mesh:
     """Build a mesh of `universal` universal nodes followed by `relays` relays."""
-    mesh = Mesh(latencies=latencies, seed=seed, profile=profile)
+    mesh = Mesh(latencies=latencies, seed=seed, profile=profile, sessions=sessions)
     for _ in range(universal):
         mesh.add_node()
     for _ in range(relays):

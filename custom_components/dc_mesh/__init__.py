@@ -17,7 +17,12 @@ from homeassistant.helpers.typing import ConfigType
 
 from .connection import unreachable_issue_id
 from .const import CONF_MESH_ID, DOMAIN, HUB_MODEL, MANUFACTURER
-from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, fallback_issue_id
+from .coordinator import (
+    DcMeshConfigEntry,
+    DcMeshCoordinator,
+    fallback_issue_id,
+    insecure_issue_id,
+)
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
@@ -93,6 +98,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> N
     for issue_id in (
         unreachable_issue_id(entry.entry_id),
         fallback_issue_id(entry.entry_id),
+        insecure_issue_id(entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
 

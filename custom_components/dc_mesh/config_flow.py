@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.components.bluetooth import (
@@ -22,12 +23,14 @@ from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
+    TextSelector,
 )
 import probatio as vol
 
 from .const import (
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
+    CONF_MESH_KEY,
     CONF_STALE_TIMEOUT,
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
@@ -35,22 +38,32 @@ from .const import (
     LOGGER,
 )
 from .coordinator import DcMeshConfigEntry
-from .dcmesh import DcMeshError, DcMeshLink
+from .dcmesh import (
+    AuthenticationError,
+    AuthRefusedError,
+    DcMeshError,
+    DcMeshLink,
+    KeyRequiredError,
+    parse_key,
+)
 from .discovery import advertisement_of, mesh_id_of, mesh_title
 
 # A connection test must not keep the user waiting for long.
 PROBE_CONNECT_TIMEOUT = 15.0
 
 
-async def _async_probe(service_info: BluetoothServiceInfoBleak) -> None:
-    """Connect to a node, negotiate (INFO) and read the mesh once; raise DcMeshError.
+async def _async_probe(
+    service_info: BluetoothServiceInfoBleak, mesh_key: bytes | None
+) -> None:
+    """Connect to a node, negotiate, and read the mesh once; raise DcMeshError.
 
-    A v0.7 mesh in fallback mode is not read (the coordinator then shows a repair issue).
+    Negotiating is INFO and, if the node needs one, a session with the mesh key. A v0.7 mesh in fallback mode is not read (the coordinator then shows a repair issue).
     """
     link = DcMeshLink(
         service_info.device,
         name=service_info.name,
         connect_timeout=PROBE_CONNECT_TIMEOUT,
+        mesh_key=mesh_key,
     )
     try:
         await link.connect()
@@ -76,6 +89,9 @@ def _seconds(low: int, high: int) -> vol.All[int]:
     )
 
 
+_KEY_SCHEMA = vol.Schema({vol.Required(CONF_MESH_KEY): TextSelector()})
+
+
 def _node_label(info: BluetoothServiceInfoBleak, mesh_id: str) -> str:
     return f"{info.name} {info.address} ({mesh_title(mesh_id)}, {info.rssi} dBm)"
 
@@ -90,6 +106,7 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing discovered."""
         self._discovery: BluetoothServiceInfoBleak | None = None
         self._discovered: dict[str, BluetoothServiceInfoBleak] = {}
+        self._keyed: BluetoothServiceInfoBleak | None = None  # needs the mesh key
 
     @staticmethod
     @callback
@@ -120,6 +137,8 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             if (error := await self._async_test(self._discovery)) is None:
                 return self._async_create(self._discovery)
+            if error == "key_required":
+                return await self._async_ask_key(self._discovery)
             errors["base"] = error
         self._set_confirm_only()
         return self.async_show_form(
@@ -144,6 +163,8 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
             self._abort_if_unique_id_configured()
             if (error := await self._async_test(info)) is None:
                 return self._async_create(info)
+            if error == "key_required":
+                return await self._async_ask_key(info)
             errors["base"] = error
 
         configured = self._async_current_ids(include_ignore=False)
@@ -189,7 +210,7 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
             info = candidates.get(user_input[CONF_ADDRESS])
             if info is None:
                 errors["base"] = "cannot_connect"
-            elif (error := await self._async_test(info)) is None:
+            elif (error := await self._async_test(info, _entry_key(entry))) is None:
                 return self.async_update_reload_and_abort(
                     entry, data_updates={CONF_ADDRESS: info.address}
                 )
@@ -215,9 +236,92 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    async def _async_test(self, info: BluetoothServiceInfoBleak) -> str | None:
+    async def _async_ask_key(self, info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+        self._keyed = info
+        return await self.async_step_mesh_key()
+
+    async def async_step_mesh_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The mesh's nodes need its key (firmware v1): ask for it, check it, keep it."""
+        assert self._keyed is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            error, key = await self._async_test_key(self._keyed, user_input)
+            if error is None:
+                return self._async_create(self._keyed, key)
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="mesh_key",
+            data_schema=_KEY_SCHEMA,
+            description_placeholders={"name": mesh_title(self.unique_id or "")},
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """The mesh's gateways reject the stored key (the mesh was provisioned again)."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the mesh's new key; check it with a node before saving it."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            candidates = sorted(
+                (
+                    info
+                    for info in async_discovered_service_info(
+                        self.hass, connectable=True
+                    )
+                    if mesh_id_of(info) == entry.unique_id
+                ),
+                key=lambda info: -info.rssi,
+            )
+            error: str | None = "cannot_connect"
+            key: bytes | None = None
+            for info in candidates[:3]:
+                error, key = await self._async_test_key(info, user_input)
+                if error != "cannot_connect":
+                    break
+            if error is None and key is not None:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_MESH_KEY: key.hex()}
+                )
+            errors["base"] = error or "cannot_connect"
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=_KEY_SCHEMA,
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+    async def _async_test_key(
+        self, info: BluetoothServiceInfoBleak, user_input: dict[str, Any]
+    ) -> tuple[str | None, bytes | None]:
+        """Parse the key the user entered and prove it with a node."""
         try:
-            await _async_probe(info)
+            key = parse_key(user_input[CONF_MESH_KEY])
+        except ValueError:
+            return "invalid_key_format", None
+        return await self._async_test(info, key), key
+
+    async def _async_test(
+        self, info: BluetoothServiceInfoBleak, mesh_key: bytes | None = None
+    ) -> str | None:
+        try:
+            await _async_probe(info, mesh_key)
+        except KeyRequiredError:
+            return "key_required"
+        except AuthenticationError as err:
+            LOGGER.debug("%s did not accept the mesh key: %s", info.address, err)
+            return "invalid_key"
+        except AuthRefusedError as err:
+            LOGGER.debug("%s refused a session: %s", info.address, err)
+            return "too_many_attempts" if err.detail == "LOCKED" else "cannot_connect"
         except DcMeshError as err:
             LOGGER.debug("Connection test with %s failed: %s", info.address, err)
             return "cannot_connect"
@@ -226,13 +330,20 @@ class DcMeshConfigFlow(ConfigFlow, domain=DOMAIN):
             return "unknown"
         return None
 
-    def _async_create(self, info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+    def _async_create(
+        self, info: BluetoothServiceInfoBleak, mesh_key: bytes | None = None
+    ) -> ConfigFlowResult:
         mesh_id = self.unique_id
         assert mesh_id is not None
-        return self.async_create_entry(
-            title=mesh_title(mesh_id),
-            data={CONF_MESH_ID: mesh_id, CONF_ADDRESS: info.address},
-        )
+        data = {CONF_MESH_ID: mesh_id, CONF_ADDRESS: info.address}
+        if mesh_key is not None:
+            data[CONF_MESH_KEY] = mesh_key.hex()
+        return self.async_create_entry(title=mesh_title(mesh_id), data=data)
+
+
+def _entry_key(entry: DcMeshConfigEntry) -> bytes | None:
+    key = entry.data.get(CONF_MESH_KEY)
+    return bytes.fromhex(key) if key else None
 
 
 class DcMeshOptionsFlow(OptionsFlowWithReload):

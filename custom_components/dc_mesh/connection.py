@@ -15,6 +15,7 @@ from datetime import datetime
 from bleak.backends.device import BLEDevice
 from homeassistant.components import bluetooth
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import UpdateFailed
@@ -34,6 +35,7 @@ from .const import (
 )
 from .dcmesh import (
     SERVICE_UUID,
+    AuthenticationError,
     Candidate,
     DcMeshError,
     DcMeshLink,
@@ -55,10 +57,16 @@ class MeshConnection:
         entry_id: str,
         excluded: list[str],
         preferred: str | None,
+        mesh_key: bytes | None,
         on_connected: Callable[[DcMeshLink], None],
         on_lost: Callable[[DcMeshLink], None],
+        on_key_rejected: Callable[[], None],
     ) -> None:
-        """Nothing is connected until `async_connect`."""
+        """Nothing is connected until `async_connect`.
+
+        `on_key_rejected` is called when a failover round finds that the mesh's own
+        gateways no longer accept the mesh key (re-provisioned): time for reauth.
+        """
         self.hass = hass
         self.mesh_id = mesh_id
         self.title = title
@@ -69,6 +77,8 @@ class MeshConnection:
         self.failover_count = 0
         self._on_connected = on_connected
         self._on_lost = on_lost
+        self._on_key_rejected = on_key_rejected
+        self._mesh_key = mesh_key
         self._lock = asyncio.Lock()
         self._closing = False
         self._retry_unsub: CALLBACK_TYPE | None = None
@@ -189,6 +199,10 @@ class MeshConnection:
         """Connect through the best candidate that answers; raise UpdateFailed if none.
 
         `failover`: the mesh had a link that died (counted in `failover_count`).
+        A node that cannot prove the mesh key is never adopted. Raises
+        ConfigEntryAuthFailed when no node answered and a node known to be of this mesh
+        (a gateway before, or the preferred node) rejected the key: the mesh was
+        provisioned again and the user has to enter its new key.
         """
         async with self._lock:
             if self.link is not None and self.link.is_connected:
@@ -200,12 +214,22 @@ class MeshConnection:
                     translation_domain=DOMAIN, translation_key="no_nodes"
                 )
             last_error: str | None = None
+            key_rejected = False
             for info in candidates:
                 if self._closing:
                     break
                 link = self._new_link(info)
                 try:
                     await link.connect()
+                except AuthenticationError as err:
+                    self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
+                    own = info.address in self.policy.verified or (
+                        info.address == self.policy.preferred
+                    )
+                    key_rejected = key_rejected or own
+                    self._warn_refused(info.address, str(err))
+                    last_error = str(err)
+                    continue
                 except DcMeshError as err:
                     LOGGER.debug("Could not connect to %s: %s", info.address, err)
                     self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
@@ -217,14 +241,7 @@ class MeshConnection:
                 if (refusal := self._refusal(link, info)) is not None:
                     await link.disconnect()
                     self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
-                    if info.address not in self._refused:
-                        self._refused.add(info.address)
-                        LOGGER.warning(
-                            "%s refused %s as its gateway: %s",
-                            self.title,
-                            info.address,
-                            refusal,
-                        )
+                    self._warn_refused(info.address, refusal)
                     last_error = refusal
                     continue
                 if failover:
@@ -232,11 +249,23 @@ class MeshConnection:
                 self._adopt(link)
                 return link
             self._note_unreachable()
+            if key_rejected:
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="key_rejected",
+                    translation_placeholders={"mesh": self.title},
+                )
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
                 translation_placeholders={"error": str(last_error)},
             )
+
+    def _warn_refused(self, address: str, why: str) -> None:
+        """Log a refused gateway once (not at every failover round)."""
+        if address not in self._refused:
+            self._refused.add(address)
+            LOGGER.warning("%s refused %s as its gateway: %s", self.title, address, why)
 
     def _new_link(self, info: bluetooth.BluetoothServiceInfoBleak) -> DcMeshLink:
         return DcMeshLink(
@@ -248,6 +277,7 @@ class MeshConnection:
             quiet_period=LINK_QUIET_PERIOD,
             write_timeout=LINK_WRITE_TIMEOUT,
             max_attempts=1,
+            mesh_key=self._mesh_key,
         )
 
     def _ble_device_getter(
@@ -399,6 +429,9 @@ class MeshConnection:
             return
         try:
             await self.async_connect(failover=True)
+        except ConfigEntryAuthFailed:
+            self._on_key_rejected()
+            self._schedule_round(self.policy.next_delay())
         except UpdateFailed as err:
             LOGGER.debug("Failover of %s: %s", self.title, err)
             self._schedule_round(self.policy.next_delay())

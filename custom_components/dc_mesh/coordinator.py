@@ -24,6 +24,7 @@ from .const import (
     BALANCER_MAX_STEP,
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
+    CONF_MESH_KEY,
     CONF_STALE_TIMEOUT,
     DEFAULT_BUDGET_W,
     DEFAULT_STALE_TIMEOUT,
@@ -67,6 +68,11 @@ def poll_interval(sensor_nodes: int) -> timedelta:
     return timedelta(seconds=POLL_INTERVAL_BASE + extra * POLL_INTERVAL_PER_EXTRA_NODE)
 
 
+def insecure_issue_id(entry_id: str) -> str:
+    """The id of the repair issue of a mesh whose gateway takes commands from anyone."""
+    return f"insecure_mesh_{entry_id}"
+
+
 def fallback_issue_id(entry_id: str) -> str:
     """The id of a mesh's fallback-mode repair issue."""
     return f"mesh_fallback_{entry_id}"
@@ -98,8 +104,14 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             entry_id=entry.entry_id,
             excluded=list(entry.options.get(CONF_EXCLUDED_ADDRESSES, [])),
             preferred=entry.data.get(CONF_ADDRESS),
+            mesh_key=(
+                bytes.fromhex(entry.data[CONF_MESH_KEY])
+                if CONF_MESH_KEY in entry.data
+                else None
+            ),
             on_connected=self._link_up,
             on_lost=self._link_down,
+            on_key_rejected=lambda: entry.async_start_reauth(hass),
         )
         # Registered by async_setup_entry before the platforms (node devices point to it).
         self.hub_device_id = ""
@@ -158,6 +170,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         for info in link.infos.values():
             self._take_info(info)
         self._set_fallback(link.fallback)
+        self._show_insecure(not link.authenticated)
         if not self._connecting_in_poll:
             # A failover round found this link: poll it at once (not at the next
             # interval, and not debounced behind the poll that failed with the old one).
@@ -199,6 +212,23 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._push_unsub = None
         self._update_availability()
         self.async_update_listeners()
+
+    def _show_insecure(self, insecure: bool) -> None:
+        """Warn, as a repair issue, while the gateway takes commands without a session."""
+        issue_id = insecure_issue_id(self.config_entry.entry_id)
+        if not insecure:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="insecure_mesh",
+            translation_placeholders={"mesh": self.config_entry.title},
+            learn_more_url="https://github.com/dc-mesh/dc_mesh#security",
+        )
 
     def _set_fallback(self, fallback: bool) -> None:
         """Enter or leave fallback mode: stop sending anything, show the repair issue."""

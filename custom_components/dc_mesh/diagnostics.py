@@ -9,10 +9,16 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_EXCLUDED_ADDRESSES
+from .const import CONF_EXCLUDED_ADDRESSES, CONF_MESH_KEY
 from .coordinator import DcMeshConfigEntry
 
-TO_REDACT = {CONF_ADDRESS, CONF_EXCLUDED_ADDRESSES, "gateway_address", "address"}
+TO_REDACT = {
+    CONF_ADDRESS,
+    CONF_EXCLUDED_ADDRESSES,
+    CONF_MESH_KEY,
+    "gateway_address",
+    "address",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -35,6 +41,7 @@ async def async_get_config_entry_diagnostics(
                 "mode": data.mode.value if data.mode else None,
                 "failover_count": data.failover_count,
                 "fallback": data.fallback,
+                "authenticated": link.authenticated if link is not None else None,
                 "candidates": len(coordinator.connection.candidates()),
                 "link_stats": asdict(link.stats) if link is not None else None,
             },

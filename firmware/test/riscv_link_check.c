@@ -1,6 +1,8 @@
 /* Links every public function of the core into one RISC-V image, so the cross build proves
- * the archive needs nothing beyond picolibc (built by scripts/firmware-test, never run). */
+ * the archive needs nothing beyond picolibc and the PSA Crypto API (stubbed here by
+ * riscv_psa_stubs.c; built by scripts/firmware-test, never run). */
 #include "dcp_adv.h"
+#include "dcp_auth.h"
 #include "dcp_chunk.h"
 #include "dcp_command.h"
 #include "dcp_crypto.h"
@@ -10,6 +12,13 @@
 #include "dcp_tracker.h"
 
 static volatile uint32_t g_sink;
+
+static bool nonce(void *ctx, uint8_t out[DCP_AUTH_NONCE_LEN])
+{
+    (void)ctx;
+    (void)out;
+    return false;
+}
 
 int main(void)
 {
@@ -62,5 +71,25 @@ int main(void)
     g_sink += (uint32_t)dcp_adv_data((uint8_t *)buf, sizeof(buf), 1, 0, 0, 3);
     g_sink += dcp_node_from_addr(6, &duty) + dcp_addr_from_node(1);
     g_sink += dcp_cmd_name(DCP_CMD_INFO)[0];
+    static dcp_auth_node_t node;
+    static dcp_auth_session_t session;
+    static dcp_auth_result_t result;
+    uint8_t mesh_key[DCP_AUTH_KEY_LEN];
+    g_sink += dcp_crypto_init();
+    g_sink += dcp_aes128_encrypt(key, key, mesh_key);
+    g_sink += dcp_mesh_key_from_keys(key, key, mesh_key);
+    g_sink += (uint32_t)dcp_mesh_key_format(buf, sizeof(buf), mesh_key);
+    g_sink += (uint32_t)dcp_mesh_key_qr_text(buf, sizeof(buf), 1, mesh_key);
+    g_sink += dcp_auth_node_proof(key, key, key, out);
+    g_sink += dcp_auth_client_proof(key, key, key, out);
+    g_sink += dcp_auth_session_key(key, key, key, out);
+    g_sink += (uint32_t)dcp_auth_wrap(buf, sizeof(buf), key, 1, key, 4);
+    dcp_auth_node_init(&node, nonce, NULL, 0);
+    dcp_auth_node_set_key(&node, mesh_key);
+    g_sink += dcp_auth_capabilities(&node);
+    g_sink += dcp_auth_locked(&node, 1);
+    dcp_auth_session_reset(&session);
+    dcp_auth_handle(&node, &session, 2, (const uint8_t *)"AUTH:0102030405060708", 21, &result);
+    g_sink += (uint32_t)result.verdict;
     return 0;
 }

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TSV_MAX_COLS 5
+#define TSV_MAX_COLS 6
 #define TSV_LINE_MAX 8192
 
 typedef struct {

@@ -83,7 +83,9 @@ def device_of(mesh: Mesh, node_id: int) -> BLEDevice:
 
 @pytest.fixture
 async def link(mesh: Mesh) -> AsyncIterator[DcMeshLink]:
-    link = DcMeshLink(device_of(mesh, 0), name="node 0", **TIMEOUTS)
+    link = DcMeshLink(
+        device_of(mesh, 0), mesh_key=mesh.mesh_key, name="node 0", **TIMEOUTS
+    )
     await link.connect()
     # connect() returns on the gateway's own INFO line; let the other nodes' lines
     # arrive before a test starts counting events.
@@ -115,7 +117,7 @@ async def wait_for(condition: Callable[[], bool], within: float = 2.0) -> None:
 
 
 async def test_connect_negotiates_the_protocol(mesh: Mesh, profile: Profile) -> None:
-    link = DcMeshLink(device_of(mesh, 1), **TIMEOUTS)
+    link = DcMeshLink(device_of(mesh, 1), mesh_key=mesh.mesh_key, **TIMEOUTS)
     events = record(link)
     assert not link.is_connected
     await link.connect()
@@ -148,7 +150,7 @@ async def test_connect_negotiates_the_protocol(mesh: Mesh, profile: Profile) -> 
 async def test_connect_to_an_unbound_node(mesh: Mesh, profile: Profile) -> None:
     # v1 answers ALL:INFO with ERROR:NOT_READY, v0.7 with ERROR:UNKNOWN_CMD:INFO.
     mesh.set_bound(0, False)
-    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    link = DcMeshLink(device_of(mesh, 0), mesh_key=mesh.mesh_key, **TIMEOUTS)
     await link.connect()
     assert link.mode is (
         ProtocolMode.V1 if profile is Profile.V1 else ProtocolMode.LEGACY
@@ -165,7 +167,9 @@ async def test_connect_to_an_unbound_node(mesh: Mesh, profile: Profile) -> None:
 
 async def test_connect_fails_when_info_gets_no_answer(mesh: Mesh) -> None:
     mesh.set_chunk_faults(0, ChunkFaults(drop=1.0))
-    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "info_timeout": 0.1})
+    link = DcMeshLink(
+        device_of(mesh, 0), mesh_key=mesh.mesh_key, **{**TIMEOUTS, "info_timeout": 0.1}
+    )
     with pytest.raises(ResponseTimeoutError):
         await link.connect()
     assert not link.is_connected
@@ -173,7 +177,7 @@ async def test_connect_fails_when_info_gets_no_answer(mesh: Mesh) -> None:
 
 
 async def test_operations_need_a_connection(mesh: Mesh) -> None:
-    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    link = DcMeshLink(device_of(mesh, 0), mesh_key=mesh.mesh_key, **TIMEOUTS)
     with pytest.raises(NotConnectedError):
         await link.read(0)
     with pytest.raises(NotConnectedError):
@@ -183,7 +187,9 @@ async def test_operations_need_a_connection(mesh: Mesh) -> None:
 
 async def test_connection_refused_is_a_link_error(mesh: Mesh) -> None:
     mesh.refuse_connections(0)
-    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "max_attempts": 1})
+    link = DcMeshLink(
+        device_of(mesh, 0), mesh_key=mesh.mesh_key, **{**TIMEOUTS, "max_attempts": 1}
+    )
     with pytest.raises(LinkError):
         await link.connect()
     assert not link.is_connected
@@ -192,7 +198,7 @@ async def test_connection_refused_is_a_link_error(mesh: Mesh) -> None:
 async def test_loss_while_connecting_fails_connect_without_callback(
     mesh: Mesh,
 ) -> None:
-    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    link = DcMeshLink(device_of(mesh, 0), mesh_key=mesh.mesh_key, **TIMEOUTS)
     lost: list[None] = []
     link.register_disconnect_callback(lambda: lost.append(None))
 
@@ -265,7 +271,11 @@ SLOW_MESH_TIMEOUT = dataclasses.replace(Latencies.fast(), client_timeout=30.0)
 
 @pytest.mark.parametrize("latencies", [SLOW_MESH_TIMEOUT])
 async def test_read_without_answer_hits_our_deadline(mesh: Mesh) -> None:
-    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 0.05})
+    link = DcMeshLink(
+        device_of(mesh, 0),
+        mesh_key=mesh.mesh_key,
+        **{**TIMEOUTS, "reply_timeout": 0.05},
+    )
     await link.connect()
     mesh.set_unreachable(1)
     with pytest.raises(ResponseTimeoutError):
@@ -414,7 +424,11 @@ async def test_a_failing_callback_does_not_break_the_link(link: DcMeshLink) -> N
 
 @pytest.mark.parametrize("latencies", [SLOW_MESH_TIMEOUT])
 async def test_link_drop_fails_pending_request_at_once(mesh: Mesh) -> None:
-    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 30.0})
+    link = DcMeshLink(
+        device_of(mesh, 0),
+        mesh_key=mesh.mesh_key,
+        **{**TIMEOUTS, "reply_timeout": 30.0},
+    )
     await link.connect()
     lost: list[None] = []
     link.register_disconnect_callback(lambda: lost.append(None))
@@ -475,7 +489,11 @@ async def test_clean_disconnect(link: DcMeshLink, mesh: Mesh) -> None:
 
 @pytest.mark.parametrize("latencies", [SLOW_MESH_TIMEOUT])
 async def test_disconnect_fails_a_pending_request(mesh: Mesh) -> None:
-    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 30.0})
+    link = DcMeshLink(
+        device_of(mesh, 0),
+        mesh_key=mesh.mesh_key,
+        **{**TIMEOUTS, "reply_timeout": 30.0},
+    )
     await link.connect()
     mesh.set_unreachable(1)
     pending = asyncio.create_task(link.read(1))
@@ -490,7 +508,7 @@ async def test_disconnect_fails_a_pending_request(mesh: Mesh) -> None:
 
 async def test_missing_characteristics_clear_the_cache_once(mesh: Mesh) -> None:
     mesh.set_stale_gatt_cache(0)
-    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    link = DcMeshLink(device_of(mesh, 0), mesh_key=mesh.mesh_key, **TIMEOUTS)
     await link.connect()
     assert link.stats.cache_clears == 1
     assert (await link.read(1)).node_id == 1
@@ -505,7 +523,7 @@ async def test_characteristics_still_missing_after_clearing(
 
     monkeypatch.setattr(SimBleakBackend, "clear_cache", clear_nothing)
     mesh.set_stale_gatt_cache(0)
-    link = DcMeshLink(device_of(mesh, 0), **TIMEOUTS)
+    link = DcMeshLink(device_of(mesh, 0), mesh_key=mesh.mesh_key, **TIMEOUTS)
     with pytest.raises(CharacteristicMissingError):
         await link.connect()
     assert link.stats.cache_clears == 1
@@ -526,7 +544,9 @@ async def test_chunk_faults_are_counted_and_survived(
 
 
 async def test_random_chunk_faults_never_escape(mesh: Mesh) -> None:
-    link = DcMeshLink(device_of(mesh, 0), **{**TIMEOUTS, "reply_timeout": 0.3})
+    link = DcMeshLink(
+        device_of(mesh, 0), mesh_key=mesh.mesh_key, **{**TIMEOUTS, "reply_timeout": 0.3}
+    )
     await link.connect()
     mesh.set_chunk_faults(0, ChunkFaults(drop=0.15, duplicate=0.15, corrupt=0.15))
     for _ in range(8):

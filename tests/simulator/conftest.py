@@ -23,13 +23,16 @@ def make_mesh() -> Iterator[MeshFactory]:
         profile: Profile = Profile.V1,
         latencies: Latencies | None = None,
         seed: int = 1,
+        sessions: bool = False,
     ) -> Mesh:
+        # Command semantics are tested without sessions (test_auth.py has those).
         mesh = build_mesh(
             universal,
             relays,
             profile=profile,
             latencies=latencies or Latencies.fast(),
             seed=seed,
+            sessions=sessions,
         )
         meshes.append(mesh)
         return mesh

@@ -75,7 +75,7 @@ COMMANDS = rows("commands.tsv")
     ids=[f"{row[0]}|{row[1] if len(row) > 2 else ''}" for row in COMMANDS],
 )
 async def test_command_vector(self_id: str, command: str, outcome: str) -> None:
-    mesh = Mesh(latencies=QUIET, profile=Profile.V1)
+    mesh = Mesh(latencies=QUIET, profile=Profile.V1, sessions=False)
     for _ in range(wire.MAX_NODES):
         mesh.add_node()
     node = mesh.node(0 if self_id == "-" else int(self_id))
@@ -130,7 +130,7 @@ async def test_command_vector(self_id: str, command: str, outcome: str) -> None:
 async def test_chunk_vector(message: str, chunks: str) -> None:
     expected = [bytes.fromhex(group) for group in chunks.split(" ")]
     assert wire.chunk(unescape(message)) == expected
-    mesh = Mesh(latencies=Latencies.fast())
+    mesh = Mesh(latencies=Latencies.fast(), sessions=False)
     node = mesh.add_node()
     assert node.mac is not None
     try:
@@ -178,7 +178,9 @@ ADVERTS = [
 async def test_advertisement_vector(data: str, result: str, fields: str) -> None:
     values = dict(item.split("=") for item in fields.split(" "))
     flags = int(values["flags"], 16)
-    mesh = Mesh(latencies=Latencies.fast(), mesh_id=int(values["mesh_id"], 16))
+    mesh = Mesh(
+        latencies=Latencies.fast(), sessions=False, mesh_id=int(values["mesh_id"], 16)
+    )
     for _ in range(int(values["node"]) + 1):
         mesh.add_node()
     node = mesh.node(int(values["node"]))
@@ -205,7 +207,7 @@ COMMANDS_V07 = rows("commands_v07.tsv")
 )
 async def test_v07_command_vector(state: str, command: str, outcome: str) -> None:
     settings = dict(item.split("=") for item in state.split(" "))
-    mesh = Mesh(latencies=QUIET, profile=Profile.V07)
+    mesh = Mesh(latencies=QUIET, profile=Profile.V07, sessions=False)
     for _ in range(wire.MAX_NODES):
         mesh.add_node()
     node = mesh.node(int(settings["self"]))
@@ -265,7 +267,7 @@ async def test_v07_command_vector(state: str, command: str, outcome: str) -> Non
     ids=[f"{row[0]}|{row[1]}" for row in rows("payloads.tsv")],
 )
 async def test_payload_vector(profile: str, payload: str, outcome: str) -> None:
-    mesh = Mesh(latencies=Latencies.fast(), profile=Profile(profile))
+    mesh = Mesh(latencies=Latencies.fast(), sessions=False, profile=Profile(profile))
     node = mesh.add_node()
     try:
         node.duty = 40
@@ -308,7 +310,7 @@ async def test_payload_vector(profile: str, payload: str, outcome: str) -> None:
 async def test_status_vector(
     profile: str, source: str, status: str, notification: str
 ) -> None:
-    mesh = Mesh(latencies=Latencies.fast(), profile=Profile(profile))
+    mesh = Mesh(latencies=Latencies.fast(), sessions=False, profile=Profile(profile))
     node = mesh.add_node()
     assert node.mac is not None
     try:

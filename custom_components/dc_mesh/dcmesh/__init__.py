@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .auth import derive_mesh_key, format_key, parse_key
 from .codec import (
     Reassembler,
     address_from_node_id,
@@ -14,6 +15,7 @@ from .codec import (
 )
 from .const import (
     BASE_UNICAST,
+    CAP_AUTH,
     COMMAND_CHAR_UUID,
     DATA_CHAR_UUID,
     GROUP_ADDR,
@@ -27,12 +29,15 @@ from .const import (
     SERVICE_UUID,
 )
 from .exceptions import (
+    AuthenticationError,
+    AuthRefusedError,
     CharacteristicMissingError,
     CommandError,
     DcMeshError,
     DeviceError,
     FallbackModeError,
     InvalidNodeError,
+    KeyRequiredError,
     LinkError,
     MeshSendError,
     MeshTimeoutError,
@@ -46,6 +51,7 @@ from .link import DcMeshLink, LinkStats
 from .models import (
     Ack,
     Advertisement,
+    AuthMessage,
     ErrorReply,
     Event,
     MeshTimeout,
@@ -62,6 +68,7 @@ from .models import (
 
 __all__ = [
     "BASE_UNICAST",
+    "CAP_AUTH",
     "COMMAND_CHAR_UUID",
     "DATA_CHAR_UUID",
     "GROUP_ADDR",
@@ -75,6 +82,9 @@ __all__ = [
     "SERVICE_UUID",
     "Ack",
     "Advertisement",
+    "AuthMessage",
+    "AuthRefusedError",
+    "AuthenticationError",
     "Candidate",
     "CharacteristicMissingError",
     "CommandError",
@@ -87,6 +97,7 @@ __all__ = [
     "FailoverTiming",
     "FallbackModeError",
     "InvalidNodeError",
+    "KeyRequiredError",
     "LinkError",
     "LinkStats",
     "MeshSendError",
@@ -108,8 +119,11 @@ __all__ = [
     "UnknownPayload",
     "address_from_node_id",
     "chunk_message",
+    "derive_mesh_key",
     "encode_command",
+    "format_key",
     "node_id_from_address",
+    "parse_key",
     "parse_message",
     "parse_service_data",
     "reply_node_id_from_address",

@@ -37,7 +37,9 @@ COMMAND_LABEL: Final = b"DCM1 cmd"
 STATE_CHANGING: Final = frozenset({"DUTY", "RAMP", "ON", "STOP", "OFF"})
 
 _KEY_INPUT_RE: Final = re.compile(r"[0-9a-f]{32}")
-_CHALLENGE_RE: Final = re.compile(r"AUTH:N:(?P<nn>[0-9a-f]{16}):(?P<proof>[0-9a-f]{16})")
+_CHALLENGE_RE: Final = re.compile(
+    r"AUTH:N:(?P<nn>[0-9a-f]{16}):(?P<proof>[0-9a-f]{16})"
+)
 
 
 def derive_mesh_key(app_key: bytes, network_id: bytes) -> bytes:
@@ -144,7 +146,10 @@ class ClientSession:
         ):
             raise AuthenticationError("the node does not prove the mesh key")
         self.session = session_key(self.key, self.client_nonce, node_nonce)
-        return b"AUTH:P:" + client_proof(self.key, self.client_nonce, node_nonce).hex().encode()
+        return (
+            b"AUTH:P:"
+            + client_proof(self.key, self.client_nonce, node_nonce).hex().encode()
+        )
 
     def wrap(self, command: bytes) -> bytes:
         """The authenticated form of `command`, with the next counter."""

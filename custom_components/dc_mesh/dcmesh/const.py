@@ -31,3 +31,8 @@ MAX_MESSAGE_LEN: Final = 512
 SERVICE_DATA_VERSION: Final = 0x01
 SERVICE_DATA_LEN: Final = 8
 UNPROVISIONED_NODE_ID: Final = 0xFF
+
+# INFO capability bits (CAP, protocol section 4).
+CAP_INFO: Final = 0x0001
+CAP_ADV_MESH_ID: Final = 0x0002
+CAP_AUTH: Final = 0x0004  # state-changing commands need a session (section 7)

@@ -103,5 +103,8 @@ class KeyRequiredError(AuthenticationError):
 
 
 class AuthRefusedError(DeviceError):
-    """`ERROR:AUTH:<reason>`: the node refused a handshake step or an unauthenticated,
-    replayed or forged command (REQUIRED, BAD_PROOF, BAD_MAC, REPLAY, LOCKED, NO_SESSION)."""
+    """`ERROR:AUTH:<reason>`: the node refused a handshake step or a command.
+
+    Reasons: REQUIRED (no session), NO_SESSION, BAD_PROOF, BAD_MAC, REPLAY, LOCKED (too
+    many failures), MALFORMED.
+    """

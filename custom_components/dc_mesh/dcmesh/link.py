@@ -18,14 +18,18 @@ from bleak.exc import BleakError
 import bleak_retry_connector
 from bleak_retry_connector import establish_connection
 
+from .auth import ClientSession, is_state_changing
 from .codec import Reassembler, encode_command, parse_message
-from .const import COMMAND_CHAR_UUID, DATA_CHAR_UUID, SERVICE_UUID
+from .const import CAP_AUTH, COMMAND_CHAR_UUID, DATA_CHAR_UUID, SERVICE_UUID
 from .exceptions import (
+    AuthenticationError,
+    AuthRefusedError,
     CharacteristicMissingError,
     CommandError,
     DeviceError,
     FallbackModeError,
     InvalidNodeError,
+    KeyRequiredError,
     LinkError,
     MeshSendError,
     MeshTimeoutError,
@@ -35,6 +39,7 @@ from .exceptions import (
     ResponseTimeoutError,
 )
 from .models import (
+    AuthMessage,
     ErrorReply,
     Event,
     MeshTimeout,
@@ -58,6 +63,7 @@ _ERRORS: dict[str, type[DeviceError]] = {
     "NOT_READY": NotReadyError,
     "INVALID_NODE": InvalidNodeError,
     "MESH_SEND_FAIL": MeshSendError,
+    "AUTH": AuthRefusedError,
 }
 
 
@@ -110,6 +116,12 @@ MESH_READY_VENDOR = "MESH_READY:VENDOR"
 STOP_MONITOR_PROBE = b"0:NOP"
 
 
+def _needs_session(payload: bytes) -> bool:
+    """Whether a command (`TARGET:COMMAND[:VALUE]`) changes a load's state."""
+    parts = payload.split(b":")
+    return len(parts) >= 2 and is_state_changing(parts[1].decode("ascii", "replace"))
+
+
 def _raise_on_failure(event: Event, node: int | None) -> None:
     """Raise on an error reply, a fallback acknowledgement, or a mesh timeout of `node`.
 
@@ -140,8 +152,13 @@ class DcMeshLink:
         info_timeout: float = 2.0,
         write_timeout: float = 5.0,
         max_attempts: int = 3,
+        mesh_key: bytes | None = None,
     ) -> None:
-        """Prepare a link; nothing happens on the radio until `connect`."""
+        """Prepare a link; nothing happens on the radio until `connect`.
+
+        `mesh_key`: the mesh's key (protocol section 7). A node that requires sessions
+        must prove it before the link counts as connected.
+        """
         self._ble_device = ble_device
         self._name = name or ble_device.name or ble_device.address
         self._ble_device_callback = ble_device_callback
@@ -163,6 +180,8 @@ class DcMeshLink:
         self._infos: dict[int, NodeInfo] = {}
         self._local_node_id: int | None = None
         self._fallback = False
+        self._mesh_key = mesh_key
+        self._session: ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.stats = LinkStats()
 
@@ -185,6 +204,17 @@ class DcMeshLink:
     def fallback(self) -> bool:
         """Whether the mesh answered a command in fallback mode (until MESH_READY:VENDOR)."""
         return self._fallback
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the link holds a session: the node proved the mesh key, and we did."""
+        return self._session is not None
+
+    @property
+    def requires_key(self) -> bool:
+        """Whether the connected node requires sessions for state-changing commands."""
+        info = self.gateway_info
+        return info is not None and bool(info.capabilities & CAP_AUTH)
 
     @property
     def gateway_info(self) -> NodeInfo | None:
@@ -243,6 +273,8 @@ class DcMeshLink:
                 await self._negotiate()
                 if self._mode is ProtocolMode.LEGACY:
                     await self._probe_fallback()
+                elif self.requires_key:
+                    await self._authenticate()
             except BaseException as err:
                 await self._close(client)
                 if isinstance(err, BleakError):
@@ -479,6 +511,7 @@ class DcMeshLink:
         """Disconnect `client` on purpose and fail whatever waits on it."""
         if client is self._client:
             self._client = None
+            self._session = None
             self._established = False
             self._reassembler.reset()
             self._fail_pending(NotConnectedError(f"{self._name}: disconnected"))
@@ -521,6 +554,44 @@ class DcMeshLink:
                         f"{self._name}: no answer to ALL:INFO within {self._info_timeout} s"
                     )
         self._mode = ProtocolMode.V1
+
+    async def _authenticate(self) -> None:
+        """Run the handshake of protocol section 7: the node proves the key, then we do.
+
+        Raises `KeyRequiredError` without a key, `AuthenticationError` when the node
+        cannot prove the key or refuses ours, `AuthRefusedError` when it refuses to
+        start (LOCKED after too many failures).
+        """
+        self._session = None
+        if self._mesh_key is None:
+            raise KeyRequiredError(f"{self._name}: the node requires the mesh key")
+        session = ClientSession(self._mesh_key)
+        async with self._operation_lock:
+            challenge = await self._auth_step(session.hello())
+            try:
+                proof = session.answer(challenge)
+            except (AuthenticationError, ProtocolError) as err:
+                raise AuthenticationError(f"{self._name}: {err}") from None
+            if await self._auth_step(proof) != "AUTH:OK":
+                raise AuthenticationError(f"{self._name}: the handshake did not end")
+        self._session = session
+
+    async def _auth_step(self, payload: bytes) -> str:
+        """Write one handshake message; return the node's AUTH answer."""
+        async with self._send(payload) as inbox:
+            deadline = asyncio.get_running_loop().time() + self._reply_timeout
+            while (event := await inbox.next(deadline)) is not None:
+                if isinstance(event, AuthMessage):
+                    return event.text
+                if isinstance(event, ErrorReply) and event.kind == "AUTH":
+                    if event.detail == "BAD_PROOF":
+                        raise AuthenticationError(
+                            f"{self._name}: the node refused our proof of the mesh key"
+                        )
+                    raise AuthRefusedError(event.kind, event.detail)
+        raise ResponseTimeoutError(
+            f"{self._name}: no answer to the handshake within {self._reply_timeout} s"
+        )
 
     async def probe_fallback(self) -> bool:
         """v0.7: ask again whether the mesh is in fallback mode; return the answer."""
@@ -572,6 +643,8 @@ class DcMeshLink:
         client = self._client
         if client is None:
             raise NotConnectedError(f"{self._name}: not connected")
+        if self._session is not None and _needs_session(payload):
+            payload = self._session.wrap(payload)
         inbox = self._inbox = _Inbox()
         try:
             async with asyncio.timeout(self._write_timeout):
@@ -614,6 +687,7 @@ class DcMeshLink:
         """Forget the dead client, fail the command in flight, tell the listeners."""
         was_established = self._established
         self._client = None
+        self._session = None
         self._established = False
         self._reassembler.reset()
         self.stats.link_losses += 1

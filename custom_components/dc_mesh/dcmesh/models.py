@@ -134,8 +134,19 @@ class NodeError:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuthMessage:
+    """A handshake message of an authenticated session (v1, protocol section 7).
+
+    `AUTH:N:<node nonce>:<node proof>` (the challenge) or `AUTH:OK`, `text` as sent.
+    """
+
+    text: str
+
+
 type Event = (
     Reading
+    | AuthMessage
     | NodeInfo
     | Sent
     | Ack

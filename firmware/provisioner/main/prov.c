@@ -4,13 +4,16 @@
 #include <string.h>
 
 #include "dcm_ble_host.h"
+#include "dcp_auth.h"
 #include "dcp_common.h"
+#include "dcp_crypto.h"
 #include "esp_ble_mesh_common_api.h"
 #include "esp_ble_mesh_config_model_api.h"
 #include "esp_ble_mesh_networking_api.h"
 #include "esp_ble_mesh_provisioning_api.h"
 #include "esp_check.h"
 #include "esp_log.h"
+#include "qrcode.h"
 #include "sdkconfig.h"
 
 static const char *TAG = "PROV";
@@ -162,6 +165,35 @@ static void prov_cfg_client_cb(esp_ble_mesh_cfg_client_cb_event_t event,
     }
 }
 
+/* Prints the mesh key (protocol-v1 7.1) the user enters in Home Assistant: the shown form and a
+ * QR code of DCMESH1:<mesh id>:<key>. Called once the NetKey and the AppKey exist. */
+static void prov_show_mesh_key(void)
+{
+    const uint8_t *net_key = esp_ble_mesh_provisioner_get_local_net_key(PROV_NET_IDX);
+    const uint8_t *app_key = esp_ble_mesh_provisioner_get_local_app_key(PROV_NET_IDX, PROV_APP_IDX);
+    uint8_t key[DCP_AUTH_KEY_LEN];
+    char shown[DCP_AUTH_KEY_SHOWN_MAX];
+    char qr[DCP_AUTH_QR_TEXT_MAX];
+    if (net_key == NULL || app_key == NULL || !dcp_mesh_key_from_keys(app_key, net_key, key)) {
+        ESP_LOGE(TAG, "no mesh key yet (NetKey %s, AppKey %s)", net_key ? "ok" : "missing",
+                 app_key ? "ok" : "missing");
+        return;
+    }
+    uint32_t mesh_id = dcp_mesh_id(net_key);
+    if (dcp_mesh_key_format(shown, sizeof(shown), key) < 0 ||
+        dcp_mesh_key_qr_text(qr, sizeof(qr), mesh_id, key) < 0) {
+        return;
+    }
+    memset(key, 0, sizeof(key));
+    ESP_LOGI(TAG, "mesh %08" PRIx32 ": mesh key %s", mesh_id, shown);
+    ESP_LOGI(TAG, "enter it in Home Assistant (DC Mesh), or scan: %s", qr);
+    esp_qrcode_config_t cfg = ESP_QRCODE_CONFIG_DEFAULT();
+    esp_err_t err = esp_qrcode_generate(&cfg, qr);
+    if (err != ESP_OK) {
+        ESP_LOGW(TAG, "QR code: %s", esp_err_to_name(err));
+    }
+}
+
 static void prov_add_device(const esp_ble_mesh_prov_cb_param_t *param)
 {
     esp_ble_mesh_unprov_dev_add_t dev = {0};
@@ -182,6 +214,21 @@ static void prov_cb(esp_ble_mesh_prov_cb_event_t event, esp_ble_mesh_prov_cb_par
     switch (event) {
     case ESP_BLE_MESH_PROVISIONER_RECV_UNPROV_ADV_PKT_EVT:
         prov_add_device(param);
+        break;
+    case ESP_BLE_MESH_PROVISIONER_PROV_ENABLE_COMP_EVT:
+        /* keys restored from NVS: the AppKey is there already (first boot: see below) */
+        if (param->provisioner_prov_enable_comp.err_code == 0 &&
+            esp_ble_mesh_provisioner_get_local_app_key(PROV_NET_IDX, PROV_APP_IDX) != NULL) {
+            prov_show_mesh_key();
+        }
+        break;
+    case ESP_BLE_MESH_PROVISIONER_ADD_LOCAL_APP_KEY_COMP_EVT:
+        if (param->provisioner_add_app_key_comp.err_code == 0 &&
+            param->provisioner_add_app_key_comp.app_idx == PROV_APP_IDX) {
+            prov_show_mesh_key();
+        } else {
+            ESP_LOGE(TAG, "app key: error %d", param->provisioner_add_app_key_comp.err_code);
+        }
         break;
     case ESP_BLE_MESH_PROVISIONER_PROV_COMPLETE_EVT: {
         uint16_t addr = param->provisioner_prov_complete.unicast_addr;

@@ -1,9 +1,10 @@
-/* libFuzzer target: command parser, payload parser and chunking/reassembly of the core.
- * Invariants are checked with abort() so the fuzzer reports any violation. */
+/* libFuzzer target: command parser, payload parser, chunking/reassembly and the session handler
+ * of the core. Invariants are checked with abort() so the fuzzer reports any violation. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dcp_auth.h"
 #include "dcp_chunk.h"
 #include "dcp_command.h"
 #include "dcp_payload.h"
@@ -120,6 +121,121 @@ static void fuzz_reader(const uint8_t *data, size_t size)
     }
 }
 
+static bool fuzz_nonce(void *ctx, uint8_t nonce[DCP_AUTH_NONCE_LEN])
+{
+    uint8_t *seed = ctx;
+    memset(nonce, (*seed)++, DCP_AUTH_NONCE_LEN);
+    return true;
+}
+
+static void check_auth_result(const dcp_auth_result_t *r, const uint8_t *w, size_t n)
+{
+    if (r->verdict == DCP_AUTH_REPLY) {
+        check(r->reply_len > 0 && r->reply_len < DCP_AUTH_REPLY_MAX &&
+              strlen(r->reply) == r->reply_len);
+        check(strncmp(r->reply, "AUTH:", 5) == 0 || strncmp(r->reply, "ERROR:AUTH:", 11) == 0);
+        for (size_t i = 0; i < r->reply_len; i++) {
+            check(r->reply[i] >= 0x20 && r->reply[i] <= 0x7E && r->reply[i] != '+');
+        }
+    } else {
+        check(r->verdict == DCP_AUTH_RUN && r->cmd >= w && r->cmd + r->len == w + n);
+    }
+}
+
+/* Writes to a node holding a key, over two connections and advancing time. Each write is a
+ * control byte then data: bits 0..5 its length, bit 6 the second connection, bit 7 set: the
+ * harness writes a valid hello + proof (length 0) or a correctly wrapped command of the data. */
+static void fuzz_auth(const uint8_t *data, size_t size)
+{
+    static const uint8_t key[DCP_AUTH_KEY_LEN] = {0x93, 0x27, 0x04, 0x8f, 0x20, 0x90, 0xd5, 0xf7,
+                                                  0x10, 0x89, 0xb5, 0x58, 0x18, 0xb1, 0xf6, 0x5f};
+    uint8_t seed = 0;
+    uint64_t now = 0;
+    dcp_auth_node_t node;
+    dcp_auth_session_t sessions[2];
+    uint32_t counters[2] = {0, 0};
+    uint8_t session_keys[2][DCP_AUTH_KEY_LEN] = {{0}};
+    dcp_auth_node_init(&node, fuzz_nonce, &seed, now);
+    dcp_auth_node_set_key(&node, key);
+    dcp_auth_session_reset(&sessions[0]);
+    dcp_auth_session_reset(&sessions[1]);
+    size_t i = 0;
+    while (i < size) {
+        uint8_t ctl = data[i++];
+        size_t n = ctl & 0x3Fu;
+        if (n > size - i) {
+            n = size - i;
+        }
+        unsigned c = (ctl >> 6) & 1u;
+        dcp_auth_session_t *s = &sessions[c];
+        uint8_t w[DCP_MAX_COMMAND_LEN + 1];
+        size_t wn = n;
+        memcpy(w, data + i, n);
+        i += n;
+        now += (uint64_t)ctl * 97u;
+        dcp_auth_result_t r;
+        if ((ctl & 0x80u) && n == 0) {
+            /* a valid handshake (unless locked) */
+            uint8_t nn[DCP_AUTH_NONCE_LEN];
+            uint8_t nc[DCP_AUTH_NONCE_LEN] = {1, 2, 3, 4, 5, 6, 7, (uint8_t)i};
+            uint8_t proof[DCP_AUTH_PROOF_LEN];
+            char text[32];
+            memset(nn, seed, sizeof(nn));
+            static const char hex[] = "0123456789abcdef";
+            memcpy(text, "AUTH:", 5);
+            for (size_t k = 0; k < 8; k++) {
+                text[5 + 2 * k] = hex[nc[k] >> 4];
+                text[6 + 2 * k] = hex[nc[k] & 15];
+            }
+            dcp_auth_handle(&node, s, now, (const uint8_t *)text, 21, &r);
+            check_auth_result(&r, (const uint8_t *)text, 21);
+            check(s->state != DCP_AUTH_ESTABLISHED);
+            if (s->state != DCP_AUTH_CHALLENGED) {
+                check(strcmp(r.reply, "ERROR:AUTH:LOCKED") == 0);
+                continue;
+            }
+            check(dcp_auth_client_proof(key, nc, nn, proof));
+            check(dcp_auth_session_key(key, nc, nn, session_keys[c]));
+            memcpy(text, "AUTH:P:", 7);
+            for (size_t k = 0; k < 8; k++) {
+                text[7 + 2 * k] = hex[proof[k] >> 4];
+                text[8 + 2 * k] = hex[proof[k] & 15];
+            }
+            dcp_auth_handle(&node, s, now, (const uint8_t *)text, 23, &r);
+            check(r.verdict == DCP_AUTH_REPLY && strcmp(r.reply, "AUTH:OK") == 0);
+            check(s->state == DCP_AUTH_ESTABLISHED && s->counter == 0);
+            counters[c] = 0;
+            continue;
+        }
+        if ((ctl & 0x80u) && s->state == DCP_AUTH_ESTABLISHED &&
+            n <= DCP_MAX_COMMAND_LEN - DCP_AUTH_WRAP_OVERHEAD) {
+            /* a correctly wrapped command: it runs, exactly */
+            char text[DCP_MAX_COMMAND_LEN + 1];
+            int len = dcp_auth_wrap(text, sizeof(text), session_keys[c], ++counters[c], w, n);
+            check(len == (int)(n + DCP_AUTH_WRAP_OVERHEAD));
+            dcp_auth_handle(&node, s, now, (const uint8_t *)text, (size_t)len, &r);
+            check(r.verdict == DCP_AUTH_RUN && r.len == n && memcmp(r.cmd, w, n) == 0);
+            check(s->counter == counters[c]);
+            continue;
+        }
+        dcp_auth_state_t before = s->state;
+        uint32_t counter = s->counter;
+        dcp_auth_handle(&node, s, now, w, wn, &r);
+        check_auth_result(&r, w, wn);
+        check(s->state <= DCP_AUTH_ESTABLISHED);
+        /* fuzzed bytes never open a session nor get a wrapped command through */
+        check(s->state != DCP_AUTH_ESTABLISHED || before == DCP_AUTH_ESTABLISHED);
+        if (r.verdict == DCP_AUTH_RUN) {
+            check(r.cmd == w && r.len == wn && s->counter == counter);
+            check(!dcp_auth_needs_session(w, wn));
+        }
+        if (s->state == DCP_AUTH_ESTABLISHED) {
+            counters[c] = s->counter;
+        }
+        check(node.credit_ms <= DCP_AUTH_TOKENS * DCP_AUTH_REFILL_MS);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) {
@@ -139,7 +255,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_round_trip(data, size);
         break;
     default:
-        fuzz_reader(data, size);
+        if (mode & 0x80u) {
+            fuzz_auth(data, size);
+        } else {
+            fuzz_reader(data, size);
+        }
         break;
     }
     return 0;

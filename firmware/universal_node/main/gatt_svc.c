@@ -8,6 +8,7 @@
 #include "esp_log.h"
 #include "freertos/FreeRTOS.h"
 #include "host/ble_hs.h"
+#include "sdkconfig.h"
 
 static const char *TAG = "GATT";
 
@@ -51,11 +52,55 @@ static portMUX_TYPE s_lock = portMUX_INITIALIZER_UNLOCKED;
 static uint16_t s_conn = BLE_HS_CONN_HANDLE_NONE;
 static char s_value[DCP_MESSAGE_MAX] = DCP_MSG_NODE_READY;
 static size_t s_value_len = sizeof(DCP_MSG_NODE_READY) - 1u;
+/* connection handle -> connection id (protocol-v1 7.5: a session belongs to one connection) */
+static struct {
+    uint16_t handle;
+    gatt_svc_conn_id_t id;
+} s_conns[CONFIG_BT_NIMBLE_MAX_CONNECTIONS];
+static gatt_svc_conn_id_t s_next_id;
+
+/* The id of handle's connection, allocated on its first write; GATT_SVC_CONN_NONE when the
+ * table is full (cannot happen: one slot per possible connection). */
+static gatt_svc_conn_id_t gatt_svc_conn_id(uint16_t handle)
+{
+    gatt_svc_conn_id_t id = GATT_SVC_CONN_NONE;
+    taskENTER_CRITICAL(&s_lock);
+    for (size_t i = 0; i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS && id == GATT_SVC_CONN_NONE; i++) {
+        if (s_conns[i].id != GATT_SVC_CONN_NONE && s_conns[i].handle == handle) {
+            id = s_conns[i].id;
+        }
+    }
+    for (size_t i = 0; i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS && id == GATT_SVC_CONN_NONE; i++) {
+        if (s_conns[i].id == GATT_SVC_CONN_NONE) {
+            if (++s_next_id == GATT_SVC_CONN_NONE) {
+                ++s_next_id;
+            }
+            s_conns[i].handle = handle;
+            s_conns[i].id = id = s_next_id;
+        }
+    }
+    taskEXIT_CRITICAL(&s_lock);
+    return id;
+}
+
+/* Forgets handle's connection id (on connect and disconnect); the id it had, or NONE. */
+static gatt_svc_conn_id_t gatt_svc_conn_drop(uint16_t handle)
+{
+    gatt_svc_conn_id_t id = GATT_SVC_CONN_NONE;
+    taskENTER_CRITICAL(&s_lock);
+    for (size_t i = 0; i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS; i++) {
+        if (s_conns[i].id != GATT_SVC_CONN_NONE && s_conns[i].handle == handle) {
+            id = s_conns[i].id;
+            s_conns[i].id = GATT_SVC_CONN_NONE;
+        }
+    }
+    taskEXIT_CRITICAL(&s_lock);
+    return id;
+}
 
 static int gatt_svc_access(uint16_t conn_handle, uint16_t attr_handle,
                            struct ble_gatt_access_ctxt *ctxt, void *arg)
 {
-    (void)conn_handle;
     (void)arg;
     if (attr_handle == s_data_handle && ctxt->op == BLE_GATT_ACCESS_OP_READ_CHR) {
         char value[DCP_MESSAGE_MAX];
@@ -76,7 +121,9 @@ static int gatt_svc_access(uint16_t conn_handle, uint16_t attr_handle,
         if (ble_hs_mbuf_to_flat(ctxt->om, cmd, sizeof(cmd), &len) != 0) {
             return BLE_ATT_ERR_UNLIKELY;
         }
-        return s_cbs.on_command(cmd, len) == ESP_OK ? 0 : BLE_ATT_ERR_INSUFFICIENT_RES;
+        return s_cbs.on_command(gatt_svc_conn_id(conn_handle), cmd, len) == ESP_OK
+                   ? 0
+                   : BLE_ATT_ERR_INSUFFICIENT_RES;
     }
     return BLE_ATT_ERR_UNLIKELY;
 }
@@ -112,9 +159,22 @@ static int gatt_svc_gap_event(struct ble_gap_event *event, void *arg)
             gatt_svc_forget(event->subscribe.conn_handle);
         }
         break;
-    case BLE_GAP_EVENT_DISCONNECT:
+    case BLE_GAP_EVENT_CONNECT: {
+        /* a new connection on a handle starts without a session, whatever came before */
+        gatt_svc_conn_id_t id = gatt_svc_conn_drop(event->connect.conn_handle);
+        if (event->connect.status == 0 && id != GATT_SVC_CONN_NONE) {
+            s_cbs.on_conn_closed(id);
+        }
+        break;
+    }
+    case BLE_GAP_EVENT_DISCONNECT: {
+        gatt_svc_conn_id_t id = gatt_svc_conn_drop(event->disconnect.conn.conn_handle);
+        if (id != GATT_SVC_CONN_NONE) {
+            s_cbs.on_conn_closed(id);
+        }
         gatt_svc_forget(event->disconnect.conn.conn_handle);
         break;
+    }
     default:
         break;
     }
@@ -123,7 +183,8 @@ static int gatt_svc_gap_event(struct ble_gap_event *event, void *arg)
 
 esp_err_t gatt_svc_init(const gatt_svc_callbacks_t *callbacks)
 {
-    if (callbacks == NULL || callbacks->on_command == NULL || callbacks->on_client == NULL) {
+    if (callbacks == NULL || callbacks->on_command == NULL || callbacks->on_client == NULL ||
+        callbacks->on_conn_closed == NULL) {
         return ESP_ERR_INVALID_ARG;
     }
     s_cbs = *callbacks;

@@ -7,12 +7,19 @@
 
 #include "esp_err.h"
 
+/* Identifies one GATT connection for its whole life: never 0, never reused (a connection handle
+ * can be reused by the next connection). GATT_SVC_CONN_NONE: no slot was free. */
+typedef uint32_t gatt_svc_conn_id_t;
+#define GATT_SVC_CONN_NONE 0u
+
 typedef struct {
-    /* A write to 0xDC03 (at most 64 bytes; longer writes are refused at the ATT layer). Called
-     * in the NimBLE host task: copy and return. */
-    esp_err_t (*on_command)(const uint8_t *data, size_t len);
+    /* A write to 0xDC03 (at most 64 bytes; longer writes are refused at the ATT layer) from
+     * connection conn. Called in the NimBLE host task: copy and return. */
+    esp_err_t (*on_command)(gatt_svc_conn_id_t conn, const uint8_t *data, size_t len);
     /* The notifying client subscribed (true) or went away (false). */
     void (*on_client)(bool subscribed);
+    /* Connection conn ended (its authenticated session ends with it). */
+    void (*on_conn_closed)(gatt_svc_conn_id_t conn);
 } gatt_svc_callbacks_t;
 
 /* Registers the service; call after dcm_ble_host_init() and before dcm_ble_host_start(). */

@@ -17,6 +17,7 @@ static const char *TAG = "MAIN";
 static const gatt_svc_callbacks_t s_gatt_cbs = {
     .on_command = node_app_post_command,
     .on_client = node_app_post_client,
+    .on_conn_closed = node_app_post_conn_closed,
 };
 
 static const mesh_vnd_callbacks_t s_mesh_cbs = {

@@ -5,6 +5,7 @@
 
 #include "dcm_ble_host.h"
 #include "dcp_adv.h"
+#include "dcp_auth.h"
 #include "dcp_common.h"
 #include "dcp_crypto.h"
 #include "esp_ble_mesh_common_api.h"
@@ -234,6 +235,23 @@ uint32_t mesh_vnd_mesh_id(void)
 {
     const uint8_t *net_key = esp_ble_mesh_node_get_local_net_key(MESH_VND_NET_IDX);
     return net_key != NULL ? dcp_mesh_id(net_key) : 0u;
+}
+
+bool mesh_vnd_mesh_key(uint8_t key[16])
+{
+    /* ESP-BLE-MESH keeps the keys a node was given (and restores them from NVS with
+     * CONFIG_BLE_MESH_SETTINGS); during a key refresh these return the new keys */
+    uint16_t app_idx = mesh_vnd_app_idx(&s_vnd_models[MESH_VND_SERVER_IDX]);
+    if (!esp_ble_mesh_node_is_provisioned() || app_idx == ESP_BLE_MESH_KEY_UNUSED) {
+        return false;
+    }
+    const uint8_t *app_key = esp_ble_mesh_node_get_local_app_key(app_idx);
+    const uint8_t *net_key = esp_ble_mesh_node_get_local_net_key(MESH_VND_NET_IDX);
+    if (app_key == NULL || net_key == NULL || !dcp_mesh_key_from_keys(app_key, net_key, key)) {
+        ESP_LOGE(TAG, "no mesh key (AppKey 0x%03x)", app_idx);
+        return false;
+    }
+    return true;
 }
 
 esp_err_t mesh_vnd_send(uint16_t dst, const char *payload, size_t len)

@@ -25,6 +25,9 @@ bool mesh_vnd_ready(void);
 uint8_t mesh_vnd_node_id(void);
 /* Mesh id of protocol-v1 section 5; 0 while unprovisioned. */
 uint32_t mesh_vnd_mesh_id(void);
+/* Mesh key of protocol-v1 7.1 (HKDF of the AppKey bound to the vendor server, salted with the
+ * primary NetKey's Network ID); false while the node has no bound AppKey. */
+bool mesh_vnd_mesh_key(uint8_t key[16]);
 /* Vendor SEND of payload to dst (a node or the group). */
 esp_err_t mesh_vnd_send(uint16_t dst, const char *payload, size_t len);
 /* Vendor STATUS answering a SEND received with ctx. */

@@ -4,6 +4,7 @@
 
 #include "adv.h"
 #include "dcp_adv.h"
+#include "dcp_auth.h"
 #include "dcp_command.h"
 #include "dcp_payload.h"
 #include "dcp_ramp.h"
@@ -12,6 +13,7 @@
 #include "esp_app_desc.h"
 #include "esp_check.h"
 #include "esp_log.h"
+#include "esp_random.h"
 #include "esp_system.h"
 #include "esp_timer.h"
 #include "freertos/FreeRTOS.h"
@@ -30,8 +32,12 @@ static const char *TAG = "APP";
 #define NODE_APP_STACK 6144
 #define NODE_APP_PRIO 5
 
+/* One session per GATT connection (gatt_svc allows CONFIG_BT_NIMBLE_MAX_CONNECTIONS). */
+#define NODE_APP_SESSIONS CONFIG_BT_NIMBLE_MAX_CONNECTIONS
+
 typedef enum {
     NODE_APP_EV_COMMAND,
+    NODE_APP_EV_CONN_CLOSED,
     NODE_APP_EV_CLIENT,
     NODE_APP_EV_MESH_SEND,
     NODE_APP_EV_MESH_STATUS,
@@ -42,6 +48,7 @@ typedef struct {
     node_app_ev_kind_t kind;
     bool flag;
     uint16_t addr;
+    gatt_svc_conn_id_t conn;
     esp_ble_mesh_msg_ctx_t ctx;
     uint8_t len;
     uint8_t data[DCP_MESSAGE_MAX];
@@ -56,10 +63,29 @@ static uint8_t s_monitor = DCP_MONITOR_OFF;
 static uint32_t s_monitor_due_ms;
 static bool s_client;
 static bool s_ready;
+/* protocol-v1 section 7: the node's mesh key and rate limit, and one session per connection */
+static dcp_auth_node_t s_auth;
+static struct {
+    gatt_svc_conn_id_t conn; /* GATT_SVC_CONN_NONE: free */
+    dcp_auth_session_t session;
+} s_sessions[NODE_APP_SESSIONS];
 
 static uint32_t node_app_now_ms(void)
 {
     return (uint32_t)(esp_timer_get_time() / 1000);
+}
+
+static uint64_t node_app_now_ms64(void)
+{
+    return (uint64_t)esp_timer_get_time() / 1000u;
+}
+
+/* Node nonces from the hardware RNG (true random while the radio runs, as it does here). */
+static bool node_app_nonce(void *ctx, uint8_t nonce[DCP_AUTH_NONCE_LEN])
+{
+    (void)ctx;
+    esp_fill_random(nonce, DCP_AUTH_NONCE_LEN);
+    return true;
 }
 
 static bool node_app_post(const node_app_event_t *ev)
@@ -82,10 +108,17 @@ static bool node_app_post_data(node_app_event_t *ev, const uint8_t *data, size_t
     return node_app_post(ev);
 }
 
-esp_err_t node_app_post_command(const uint8_t *data, size_t len)
+esp_err_t node_app_post_command(gatt_svc_conn_id_t conn, const uint8_t *data, size_t len)
 {
-    node_app_event_t ev = {.kind = NODE_APP_EV_COMMAND};
+    node_app_event_t ev = {.kind = NODE_APP_EV_COMMAND, .conn = conn};
     return node_app_post_data(&ev, data, len) ? ESP_OK : ESP_ERR_NO_MEM;
+}
+
+void node_app_post_conn_closed(gatt_svc_conn_id_t conn)
+{
+    /* best effort: a lost event leaves a session no later write can reach (ids are not reused) */
+    node_app_event_t ev = {.kind = NODE_APP_EV_CONN_CLOSED, .conn = conn};
+    node_app_post(&ev);
 }
 
 void node_app_post_client(bool subscribed)
@@ -183,7 +216,8 @@ static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_
             .firmware = esp_app_get_description()->version,
             .hardware = CONFIG_DCM_HARDWARE,
             .role = DCP_ROLE_CHAR_UNIVERSAL,
-            .capabilities = DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID,
+            .capabilities =
+                DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID | dcp_auth_capabilities(&s_auth),
             .uptime_s = (uint32_t)(esp_timer_get_time() / 1000000),
             .free_heap = esp_get_free_heap_size(),
             .mesh_id = mesh_vnd_mesh_id(),
@@ -259,15 +293,81 @@ static bool node_app_run_plan(const dcp_plan_t *plan, uint32_t now)
     return true;
 }
 
+static void node_app_reset_sessions(void)
+{
+    for (size_t i = 0; i < NODE_APP_SESSIONS; i++) {
+        s_sessions[i].conn = GATT_SVC_CONN_NONE;
+        dcp_auth_session_reset(&s_sessions[i].session);
+    }
+}
+
+/* The session of connection conn: its slot, else a fresh one (a free slot, or the one of the
+ * oldest connection: ids grow, and a connection whose close event was lost has the lowest). */
+static dcp_auth_session_t *node_app_session(gatt_svc_conn_id_t conn)
+{
+    size_t pick = 0;
+    for (size_t i = 0; i < NODE_APP_SESSIONS; i++) {
+        if (conn != GATT_SVC_CONN_NONE && s_sessions[i].conn == conn) {
+            return &s_sessions[i].session;
+        }
+        gatt_svc_conn_id_t slot = s_sessions[i].conn;
+        if (s_sessions[pick].conn != GATT_SVC_CONN_NONE &&
+            (slot == GATT_SVC_CONN_NONE || slot < s_sessions[pick].conn)) {
+            pick = i;
+        }
+    }
+    s_sessions[pick].conn = conn; /* NONE (no id): a session that the next write resets again */
+    dcp_auth_session_reset(&s_sessions[pick].session);
+    return &s_sessions[pick].session;
+}
+
+static void node_app_close_session(gatt_svc_conn_id_t conn)
+{
+    for (size_t i = 0; i < NODE_APP_SESSIONS; i++) {
+        if (s_sessions[i].conn == conn) {
+            s_sessions[i].conn = GATT_SVC_CONN_NONE;
+            dcp_auth_session_reset(&s_sessions[i].session);
+        }
+    }
+}
+
+/* The mesh key follows the bound AppKey: set when the vendor models are ready, dropped when the
+ * node is reset. Sessions made under another key end. */
+static void node_app_update_key(void)
+{
+    uint8_t key[DCP_AUTH_KEY_LEN];
+    bool has = s_ready && mesh_vnd_mesh_key(key);
+    if (has != s_auth.has_key || (has && memcmp(key, s_auth.mesh_key, sizeof(key)) != 0)) {
+        dcp_auth_node_set_key(&s_auth, has ? key : NULL);
+        node_app_reset_sessions();
+        ESP_LOGI(TAG, "authenticated sessions %s", has ? "required (CAP 0004)" : "off (no key)");
+    }
+    memset(key, 0, sizeof(key));
+}
+
+static void node_app_handle_command(const node_app_event_t *ev, uint32_t now)
+{
+    dcp_auth_result_t auth;
+    dcp_auth_handle(&s_auth, node_app_session(ev->conn), node_app_now_ms64(), ev->data, ev->len,
+                    &auth);
+    if (auth.verdict == DCP_AUTH_REPLY) {
+        node_app_notify(auth.reply, (int)auth.reply_len);
+        return;
+    }
+    dcp_plan_t plan;
+    dcp_plan_command(auth.cmd, auth.len, s_ready ? mesh_vnd_node_id() : DCP_NODE_NONE, &plan);
+    node_app_run_plan(&plan, now);
+}
+
 static void node_app_handle(const node_app_event_t *ev, uint32_t now)
 {
     switch (ev->kind) {
-    case NODE_APP_EV_COMMAND: {
-        dcp_plan_t plan;
-        dcp_plan_command(ev->data, ev->len, s_ready ? mesh_vnd_node_id() : DCP_NODE_NONE, &plan);
-        node_app_run_plan(&plan, now);
+    case NODE_APP_EV_COMMAND:
+        node_app_handle_command(ev, now);
         break;
-    }
+    case NODE_APP_EV_CONN_CLOSED:
+        node_app_close_session(ev->conn);
+        break;
     case NODE_APP_EV_CLIENT:
         s_client = ev->flag;
         if (s_client) {
@@ -294,6 +394,7 @@ static void node_app_handle(const node_app_event_t *ev, uint32_t now)
     }
     case NODE_APP_EV_MESH_READY:
         s_ready = ev->flag;
+        node_app_update_key();
         if (s_ready) {
             node_app_notify(DCP_MSG_MESH_READY, (int)strlen(DCP_MSG_MESH_READY));
         }
@@ -341,12 +442,15 @@ esp_err_t node_app_init(void)
     s_queue = xQueueCreate(NODE_APP_QUEUE_LEN, sizeof(node_app_event_t));
     ESP_RETURN_ON_FALSE(s_queue != NULL, ESP_ERR_NO_MEM, TAG, "queue");
     dcp_tracker_init(&s_tracker, CONFIG_DCM_MESH_TIMEOUT_MS);
+    dcp_auth_node_init(&s_auth, node_app_nonce, NULL, node_app_now_ms64());
+    node_app_reset_sessions();
     return ESP_OK;
 }
 
 esp_err_t node_app_start(void)
 {
     s_ready = mesh_vnd_ready();
+    node_app_update_key(); /* keys restored from NVS */
     BaseType_t ok = xTaskCreate(node_app_task, "dcm_app", NODE_APP_STACK, NULL, NODE_APP_PRIO, NULL);
     return ok == pdPASS ? ESP_OK : ESP_ERR_NO_MEM;
 }

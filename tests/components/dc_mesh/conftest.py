@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dc_mesh.const import CONF_MESH_ID, DOMAIN
+from custom_components.dc_mesh.const import CONF_MESH_ID, CONF_MESH_KEY, DOMAIN
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
 SENSOR_NODES = 4
@@ -66,22 +66,33 @@ async def mesh(
     unregister()
 
 
-def mesh_key(mesh: Mesh) -> str:
+def mesh_unique_id(mesh: Mesh) -> str:
     """The config entry unique id of a simulated mesh."""
     if mesh.profile is Profile.V07:
         return "legacy"
     return f"{mesh.mesh_id:08x}"
 
 
+def entry_data(mesh: Mesh, address: str | None = None) -> dict[str, str]:
+    """What the config flow stores for a simulated mesh (with its key, for v1)."""
+    data = {
+        CONF_MESH_ID: mesh_unique_id(mesh),
+        CONF_ADDRESS: address or mesh.node(0).mac,
+    }
+    if mesh.profile is Profile.V1:
+        data[CONF_MESH_KEY] = mesh.mesh_key.hex()
+    return data
+
+
 @pytest.fixture
 def config_entry(mesh: Mesh) -> MockConfigEntry:
     """A config entry for the simulated mesh, set up through node 0."""
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     return MockConfigEntry(
         domain=DOMAIN,
         title="DC Mesh" if key == "legacy" else f"DC Mesh {key}",
         unique_id=key,
-        data={CONF_MESH_ID: key, CONF_ADDRESS: mesh.node(0).mac},
+        data=entry_data(mesh),
     )
 
 

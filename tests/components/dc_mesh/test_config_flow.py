@@ -17,14 +17,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.dc_mesh.const import (
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
+    CONF_MESH_KEY,
     CONF_STALE_TIMEOUT,
     DOMAIN,
 )
+from custom_components.dc_mesh.dcmesh import format_key
+from simulator.auth import RateLimiter
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
-from . import advance
-from .conftest import mesh_key
+from . import advance, wait_for
+from .conftest import mesh_unique_id
 
 
 async def _discovery_flows(hass: HomeAssistant) -> list:
@@ -41,8 +44,16 @@ async def test_bluetooth_discovery_creates_one_entry_per_mesh(
     assert len(flows) == 1
     assert flows[0]["context"]["source"] == SOURCE_BLUETOOTH
     result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
+    if profile is Profile.V1:  # our firmware: the nodes take commands with the key only
+        assert result["step_id"] == "mesh_key"
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_MESH_KEY: format_key(mesh.mesh_key)}
+        )
+        assert result["data"][CONF_MESH_KEY] == mesh.mesh_key.hex()
+    else:
+        assert CONF_MESH_KEY not in result["data"]
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     assert result["result"].unique_id == key
     assert result["data"][CONF_MESH_ID] == key
     assert result["data"][CONF_ADDRESS] in {mesh.node(n).mac for n in range(4)}
@@ -56,7 +67,7 @@ async def test_discovery_cannot_connect_then_retry(
 ) -> None:
     flows = await _discovery_flows(hass)
     address = flows[0]["context"].get("unique_id")
-    assert address == mesh_key(mesh)
+    assert address == mesh_unique_id(mesh)
     for node_id in range(4):
         mesh.refuse_connections(node_id, count=-1)
     result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
@@ -65,7 +76,7 @@ async def test_discovery_cannot_connect_then_retry(
     for node_id in range(4):
         mesh.refuse_connections(node_id, count=0)
     result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["step_id"] == "mesh_key"
 
 
 async def test_user_flow_lists_unconfigured_nodes(
@@ -88,9 +99,88 @@ async def test_user_flow_lists_unconfigured_nodes(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_ADDRESS: address}
     )
+    assert result["step_id"] == "mesh_key"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MESH_KEY: mesh.mesh_key.hex().upper()}
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["result"].unique_id == mesh_key(mesh)
-    assert result["data"] == {CONF_MESH_ID: mesh_key(mesh), CONF_ADDRESS: address}
+    assert result["result"].unique_id == mesh_unique_id(mesh)
+    assert result["data"] == {
+        CONF_MESH_ID: mesh_unique_id(mesh),
+        CONF_ADDRESS: address,
+        CONF_MESH_KEY: mesh.mesh_key.hex(),
+    }
+
+
+async def test_mesh_key_errors(hass: HomeAssistant, mesh: Mesh) -> None:
+    """Wrong form, wrong key, a node locked after failures; then the QR code's text."""
+    flows = await _discovery_flows(hass)
+    result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
+    assert result["step_id"] == "mesh_key"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MESH_KEY: "not a key"}
+    )
+    assert result["errors"] == {"base": "invalid_key_format"}
+    wrong = bytes(16)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MESH_KEY: format_key(wrong)}
+    )
+    assert result["errors"] == {"base": "invalid_key"}
+    for node_id in range(4):  # someone guessed keys on every node
+        for _ in range(5):
+            mesh.node(node_id).auth_limiter.fail()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MESH_KEY: format_key(mesh.mesh_key)}
+    )
+    assert result["errors"] == {"base": "too_many_attempts"}
+    for node_id in range(4):
+        mesh.node(node_id).auth_limiter = RateLimiter(mesh.now)
+    qr_text = f"DCMESH1:{mesh.mesh_id:08x}:{mesh.mesh_key.hex()}"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MESH_KEY: qr_text}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_MESH_KEY] == mesh.mesh_key.hex()
+
+
+async def test_reauth_after_the_mesh_was_provisioned_again(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """New keys on every node: the link drops, no node accepts the key, reauth starts."""
+    new_key = bytes(range(16, 32))
+    for node in mesh.nodes:
+        if node.mesh_key is not None:
+            node.mesh_key = new_key
+    mesh.drop_link(mesh.by_mac(loaded_entry.runtime_data.link.address).node_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await wait_for(lambda: bool(loaded_entry.async_get_active_flows(hass, {"reauth"})))
+    flow = next(iter(loaded_entry.async_get_active_flows(hass, {"reauth"})))
+    assert flow["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"],
+        {CONF_MESH_KEY: format_key(mesh.mesh_key)},  # the old key
+    )
+    assert result["errors"] == {"base": "invalid_key"}
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_MESH_KEY: format_key(new_key)}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert loaded_entry.data[CONF_MESH_KEY] == new_key.hex()
+    await hass.async_block_till_done()
+    await wait_for(lambda: loaded_entry.runtime_data.data.connected)
+
+
+async def test_reauth_without_reachable_nodes(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    result = await loaded_entry.start_reauth_flow(hass)
+    for node_id in range(4):
+        mesh.refuse_connections(node_id, count=-1)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MESH_KEY: format_key(mesh.mesh_key)}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
 
 
 async def test_user_flow_no_unconfigured_nodes(
@@ -322,7 +412,7 @@ async def test_mesh_membership_rules(hass: HomeAssistant, mesh: Mesh) -> None:
     from custom_components.dc_mesh.discovery import mesh_id_of
 
     info = async_last_service_info(hass, mesh.node(0).mac, connectable=True)
-    assert mesh_id_of(info) == mesh_key(mesh)
+    assert mesh_id_of(info) == mesh_unique_id(mesh)
     # No service data (field firmware) or unreadable service data: the site's legacy mesh.
     assert mesh_id_of(_with_service_data(info, None)) == "legacy"
     # Service data we cannot read (a later format, garbage) is no v0.7 node: no mesh.

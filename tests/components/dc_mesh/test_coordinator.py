@@ -27,7 +27,7 @@ from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming
 from simulator.mesh import ChunkFaults, Mesh
 
 from . import advance, wait_for
-from .conftest import mesh_key
+from .conftest import mesh_unique_id
 
 
 async def test_unsolicited_readings_update_entities(
@@ -42,7 +42,7 @@ async def test_unsolicited_readings_update_entities(
     # Another client's command, written straight to the characteristic.
     await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
     power_id = er.async_get(hass).async_get_entity_id(
-        "sensor", DOMAIN, f"{mesh_key(mesh)}_2_voltage"
+        "sensor", DOMAIN, f"{mesh_unique_id(mesh)}_2_voltage"
     )
     await wait_for(lambda: float(hass.states.get(power_id).state) > 13.0)
     assert coordinator.data.nodes[2].last_seen != before
@@ -55,7 +55,7 @@ async def test_new_node_appears_without_reload(
     # Node ids 0-3 are universal, 4 is the relay; a newly provisioned node gets 5.
     new = mesh.add_node()
     await coordinator.async_refresh()
-    identifier = (DOMAIN, f"{mesh_key(mesh)}_{new.node_id}")
+    identifier = (DOMAIN, f"{mesh_unique_id(mesh)}_{new.node_id}")
     devices = dr.async_get(hass)
     await wait_for(
         lambda: (
@@ -64,7 +64,7 @@ async def test_new_node_appears_without_reload(
         )
     )
     assert er.async_get(hass).async_get_entity_id(
-        "number", DOMAIN, f"{mesh_key(mesh)}_{new.node_id}_duty_setting"
+        "number", DOMAIN, f"{mesh_unique_id(mesh)}_{new.node_id}_duty_setting"
     )
 
 
@@ -76,7 +76,7 @@ async def test_gone_node_can_be_removed_live_node_cannot(
 ) -> None:
     coordinator = loaded_entry.runtime_data
     devices = dr.async_get(hass)
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     gone = devices.async_get_device_by_identifier(
         (DOMAIN, f"{key}_3"), loaded_entry.entry_id
     )
@@ -118,7 +118,7 @@ async def test_unavailable_and_back_logged_once(
 async def test_energy_accumulates_and_survives_restart(
     hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
 ) -> None:
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     entity_id = "sensor.node_0_energy"
     er.async_get(hass).async_get_or_create(
         "sensor", DOMAIN, f"{key}_0_energy", suggested_object_id="node_0_energy"

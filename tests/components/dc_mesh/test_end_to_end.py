@@ -15,7 +15,7 @@ from custom_components.dc_mesh.const import DEFAULT_STALE_TIMEOUT, DOMAIN
 from simulator.mesh import Mesh, Profile
 
 from . import advance, wait_for
-from .conftest import mesh_key
+from .conftest import mesh_unique_id
 
 
 def _entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:
@@ -29,7 +29,7 @@ async def test_live_values_duty_and_failover(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry, profile: Profile
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
 
     # Devices: a hub and one device per sensing node, "<mesh> node N", via the hub.
     devices = dr.async_get(hass)
@@ -114,7 +114,7 @@ async def test_all_nodes_lost_and_recovered(
     freezer: TickingDateTimeFactory,
 ) -> None:
     coordinator = loaded_entry.runtime_data
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     for node_id in range(5):
         mesh.power_off(node_id)
     await wait_for(lambda: not coordinator.data.connected)

@@ -27,12 +27,17 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.dc_mesh.const import CONF_MESH_ID, DEFAULT_STALE_TIMEOUT, DOMAIN
+from custom_components.dc_mesh.const import (
+    CONF_MESH_ID,
+    CONF_MESH_KEY,
+    DEFAULT_STALE_TIMEOUT,
+    DOMAIN,
+)
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh
 
 from . import advance, wait_for
-from .conftest import mesh_key
+from .conftest import mesh_unique_id
 
 
 def _entity(hass: HomeAssistant, platform: str, unique_id: str) -> str:
@@ -56,13 +61,17 @@ async def test_node_names_say_which_mesh(
         domain=DOMAIN,
         title="DC Mesh 0badcafe",
         unique_id="0badcafe",
-        data={CONF_MESH_ID: "0badcafe", CONF_ADDRESS: neighbour.node(0).mac},
+        data={
+            CONF_MESH_ID: "0badcafe",
+            CONF_ADDRESS: neighbour.node(0).mac,
+            CONF_MESH_KEY: neighbour.mesh_key.hex(),
+        },
     )
     other.add_to_hass(hass)
     assert await hass.config_entries.async_setup(other.entry_id)
     await hass.async_block_till_done()
     try:
-        key = mesh_key(mesh)
+        key = mesh_unique_id(mesh)
         devices = dr.async_get(hass)
         for entry, mesh_id, title in (
             (loaded_entry, key, loaded_entry.title),
@@ -86,7 +95,7 @@ async def test_node_device_has_its_bluetooth_address(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
     devices = dr.async_get(hass)
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     for node_id in range(4):
         device = devices.async_get_device_by_identifier(
             (DOMAIN, f"{key}_{node_id}"), loaded_entry.entry_id
@@ -101,7 +110,7 @@ async def test_dc_readings(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
     """A node's readings in DC units; its duty is the number's, not a second sensor."""
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     registry = er.async_get(hass)
     units = {
         "voltage": UnitOfElectricPotential.VOLT,
@@ -138,7 +147,7 @@ async def test_dc_readings(
 async def test_hub_sensors(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     registry = er.async_get(hass)
     gateway = registry.async_get(_entity(hass, "sensor", f"{key}_gateway_node"))
     assert gateway.entity_category is EntityCategory.DIAGNOSTIC
@@ -158,7 +167,7 @@ async def test_hub_sensors(
 async def test_duty_sensor_of_earlier_versions_is_removed(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     registry = er.async_get(hass)
     old = registry.async_get_or_create(
         "sensor", DOMAIN, f"{key}_2_duty", config_entry=loaded_entry
@@ -172,7 +181,7 @@ async def test_duty_sensor_of_earlier_versions_is_removed(
 async def test_hub_controls_drive_the_balancer(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     balancer = loaded_entry.runtime_data.balancer
     budget = _entity(hass, "number", f"{key}_power_budget")
     await hass.services.async_call(
@@ -237,7 +246,7 @@ async def test_balancing_off_while_disconnected_keeps_user_duties(
 async def test_ramp_button(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
-    button = _entity(hass, "button", f"{mesh_key(mesh)}_1_ramp")
+    button = _entity(hass, "button", f"{mesh_unique_id(mesh)}_1_ramp")
     await hass.services.async_call(
         "button", "press", {ATTR_ENTITY_ID: button}, blocking=True
     )
@@ -278,7 +287,7 @@ async def test_removed_node_comes_back_as_new(
     freezer: TickingDateTimeFactory,
 ) -> None:
     assert await async_setup_component(hass, "config", {})
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     devices = dr.async_get(hass)
     device = devices.async_get_device_by_identifier(
         (DOMAIN, f"{key}_3"), loaded_entry.entry_id
@@ -344,7 +353,7 @@ async def test_dead_mesh_side_fails_over(
 async def test_hub_sensors_unavailable_without_link(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     total = _entity(hass, "sensor", f"{key}_total_power")
     failovers = _entity(hass, "sensor", f"{key}_failover_count")
     assert hass.states.get(total).state != STATE_UNAVAILABLE

@@ -16,7 +16,7 @@ from simulator import wire
 from simulator.mesh import Mesh, Profile
 
 from . import advance, wait_for
-from .conftest import SENSOR_NODES, mesh_key
+from .conftest import SENSOR_NODES, mesh_unique_id
 
 
 def _onoff_sets(mesh: Mesh) -> list[tuple[int, int, str]]:
@@ -72,7 +72,7 @@ async def test_mesh_in_fallback_is_never_polled_or_commanded(
     await wait_for(lambda: not coordinator.data.fallback)
     assert _fallback_issue(hass, config_entry) is None
     registry = er.async_get(hass)
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
 
     def powers_shown() -> bool:
         ids = [
@@ -97,7 +97,7 @@ async def test_duty_answered_by_fallback_is_a_failure(
     gateway = mesh.by_mac(coordinator.data.gateway_address)
     mesh.set_bound(gateway.node_id, False)
     entity_id = er.async_get(hass).async_get_entity_id(
-        "number", DOMAIN, f"{mesh_key(mesh)}_2_duty_setting"
+        "number", DOMAIN, f"{mesh_unique_id(mesh)}_2_duty_setting"
     )
     with pytest.raises(HomeAssistantError):
         await hass.services.async_call(

@@ -18,7 +18,7 @@ from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, build_mesh
 
 from . import advance, wait_for
-from .conftest import mesh_key
+from .conftest import mesh_unique_id
 
 
 async def test_rogue_copying_the_mesh_id_never_becomes_gateway(
@@ -67,7 +67,7 @@ async def test_user_duty_is_the_balancers_limit_before_it_is_sent(
     """Polls racing a user's duty neither revert it nor fake a failed confirmation."""
     coordinator = loaded_entry.runtime_data
     registry = er.async_get(hass)
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     budget = registry.async_get_entity_id("number", DOMAIN, f"{key}_power_budget")
     balancing = registry.async_get_entity_id("switch", DOMAIN, f"{key}_balancing")
     await hass.services.async_call(  # the balancer only holds nodes at their limit
@@ -133,7 +133,7 @@ async def test_silent_relay_goes_unavailable_and_can_be_removed(
     assert coordinator.data.nodes[relay_id].available
     devices = dr.async_get(hass)
     relay = devices.async_get_device_by_identifier(
-        (DOMAIN, f"{mesh_key(mesh)}_{relay_id}"), loaded_entry.entry_id
+        (DOMAIN, f"{mesh_unique_id(mesh)}_{relay_id}"), loaded_entry.entry_id
     )
     assert relay is not None
     assert not await async_remove_config_entry_device(hass, loaded_entry, relay)

@@ -16,7 +16,7 @@ from simulator.mesh import Mesh
 from simulator.physics import Load
 
 from . import advance
-from .conftest import mesh_key
+from .conftest import mesh_unique_id
 
 
 def _physical(slopes: dict[int, float], duties: dict[int, int]) -> list[NodeLoad]:
@@ -144,7 +144,7 @@ async def test_balances_the_simulated_mesh(
     freezer: TickingDateTimeFactory,
 ) -> None:
     """A user sets a budget and turns balancing on; the mesh settles, also when a node drops."""
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     registry = er.async_get(hass)
 
     def entity(platform: str, suffix: str) -> str:
@@ -205,7 +205,7 @@ async def test_balancer_settings_survive_restart(
         mock_restore_cache_with_extra_data,
     )
 
-    key = mesh_key(mesh)
+    key = mesh_unique_id(mesh)
     registry = er.async_get(hass)
     ids = {}
     for platform, suffix in (

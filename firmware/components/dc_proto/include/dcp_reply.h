@@ -13,6 +13,7 @@
 #define DCP_ROLE_CHAR_RELAY 'R'
 #define DCP_CAP_INFO 0x0001u
 #define DCP_CAP_ADV_MESH_ID 0x0002u
+#define DCP_CAP_AUTH 0x0004u
 
 typedef struct {
     const char *firmware; /* "x.y.z", at most 16 characters */
