@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from homeassistant.components import bluetooth
+from homeassistant.components import bluetooth, persistent_notification
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.service import _SERVICES_SCHEMA
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
 
+from custom_components.dc_mesh.dcmesh import format_key
 from simulator.mesh import Profile, Role
 
 COMPONENT = (
@@ -21,7 +22,7 @@ COMPONENT = (
 def test_manifest_and_services_yaml() -> None:
     manifest = json.loads((COMPONENT / "manifest.json").read_text())
     assert manifest["domain"] == "dc_mesh_sim"
-    assert manifest["dependencies"] == ["bluetooth"]
+    assert manifest["dependencies"] == ["bluetooth", "persistent_notification"]
     assert manifest["version"]
     services = _SERVICES_SCHEMA(load_yaml_dict(str(COMPONENT / "services.yaml")))
     assert set(services) == {"power_cycle", "power_off", "power_on"}
@@ -71,3 +72,6 @@ async def test_setup_defaults_to_five_v1_nodes_and_a_relay(
     mesh = hass.data[DATA_MESH]
     assert [node.role.value for node in mesh.nodes] == ["U"] * 5 + ["R"]
     assert mesh.profile is Profile.V1
+    # The key the user enters in the config flow, shown as the provisioner prints it.
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    assert format_key(mesh.mesh_key) in notifications[f"{DOMAIN}_mesh_key"]["message"]

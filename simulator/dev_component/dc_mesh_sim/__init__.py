@@ -14,10 +14,12 @@ Actions: `dc_mesh_sim.power_cycle` (node_id, off_seconds), `dc_mesh_sim.power_of
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 import sys
 from typing import Any
 
+from homeassistant.components import persistent_notification
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -30,10 +32,12 @@ try:
 except ImportError:  # linked into a config dir: the repository root holds the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+from custom_components.dc_mesh.dcmesh import format_key
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
 DOMAIN = "dc_mesh_sim"
+_LOGGER = logging.getLogger(__name__)
 DATA_MESH: HassKey[Mesh] = HassKey(DOMAIN)
 
 SIM_SCHEMA = vol.Schema(
@@ -73,6 +77,17 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     )
     hass.data[DATA_MESH] = mesh
     unregister = async_register_mesh(hass, mesh)
+    if mesh.profile is Profile.V1:
+        # What the real provisioner prints on its console (and as a QR code).
+        key = format_key(mesh.mesh_key)
+        _LOGGER.warning("Simulated mesh %08x: mesh key %s", mesh.mesh_id, key)
+        persistent_notification.async_create(
+            hass,
+            f"The simulated mesh's provisioner printed its mesh key:\n\n`{key}`\n\n"
+            "Enter it when you add the DC Mesh integration.",
+            title="DC Mesh simulator",
+            notification_id=f"{DOMAIN}_mesh_key",
+        )
 
     @callback
     def stop(_event: Event) -> None:

@@ -153,7 +153,9 @@ async def test_reauth_after_the_mesh_was_provisioned_again(
             node.mesh_key = new_key
     mesh.drop_link(mesh.by_mac(loaded_entry.runtime_data.link.address).node_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await wait_for(lambda: bool(loaded_entry.async_get_active_flows(hass, {"reauth"})))
+    await wait_for(
+        lambda: bool(list(loaded_entry.async_get_active_flows(hass, {"reauth"})))
+    )
     flow = next(iter(loaded_entry.async_get_active_flows(hass, {"reauth"})))
     assert flow["step_id"] == "reauth_confirm"
     result = await hass.config_entries.flow.async_configure(

@@ -8,30 +8,43 @@ import logging
 
 from freezegun.api import TickingDateTimeFactory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh import async_remove_config_entry_device
 from custom_components.dc_mesh.const import DOMAIN
 from simulator.ha import async_register_mesh
-from simulator.mesh import Latencies, Mesh, build_mesh
+from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
 from . import advance, wait_for
 from .conftest import mesh_unique_id
 
 
+@pytest.mark.parametrize("copies_everything", [False, True])
 async def test_rogue_copying_the_mesh_id_never_becomes_gateway(
     hass: HomeAssistant,
     mesh: Mesh,
     loaded_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
+    copies_everything: bool,
 ) -> None:
-    """A louder device advertising our mesh id, but another mesh inside, is refused."""
+    """A louder device advertising our mesh id is refused, also when its INFO says it too.
+
+    Without a key its INFO gives it away (another mesh); a copy of everything public still
+    cannot prove the mesh key.
+    """
     coordinator = loaded_entry.runtime_data
-    rogue = build_mesh(1, 0, latencies=Latencies.fast(), seed=99)
-    rogue.mesh_id = 0x0BADBAD0
-    rogue.advertised_mesh_id = mesh.mesh_id
+    rogue = build_mesh(1, 0, latencies=Latencies.fast(), seed=99)  # other keys
+    if copies_everything:
+        rogue.mesh_id = mesh.mesh_id
+    else:
+        rogue.mesh_id = 0x0BADBAD0
+        rogue.advertised_mesh_id = mesh.mesh_id
     rogue.node(0).rssi = -20  # louder than every real node
     unregister = async_register_mesh(hass, rogue, source="rogue_proxy")
     try:
@@ -57,8 +70,29 @@ async def test_rogue_copying_the_mesh_id_never_becomes_gateway(
             if r.levelno == logging.WARNING and rogue.node(0).mac in r.getMessage()
         ]
         assert len(warnings) == 1  # one warning, not one per try
+        if copies_everything:
+            assert "does not prove the mesh key" in warnings[0].getMessage()
+            assert not list(loaded_entry.async_get_active_flows(hass, {"reauth"}))
+        assert rogue.node(0).duty == 0  # nothing was ever sent to drive its load
     finally:
         unregister()
+
+
+@pytest.mark.parametrize("profile", [Profile.V07, Profile.V1])
+async def test_mesh_open_to_anyone_raises_a_repair(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry, profile: Profile
+) -> None:
+    """v0.7 nodes take commands from anyone in range: say so; a v1 mesh with a session is fine."""
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"insecure_mesh_{loaded_entry.entry_id}"
+    )
+    if profile is Profile.V07:
+        assert issue is not None
+        assert issue.translation_key == "insecure_mesh"
+        assert issue.severity is ir.IssueSeverity.WARNING
+    else:
+        assert issue is None
+        assert loaded_entry.runtime_data.link.authenticated
 
 
 async def test_user_duty_is_the_balancers_limit_before_it_is_sent(

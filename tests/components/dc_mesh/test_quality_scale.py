@@ -671,6 +671,23 @@ def check_reconfiguration_flow() -> None:
     )
 
 
+def check_reauthentication_flow() -> None:
+    """A rejected key starts reauth, whose step asks for the key and checks it."""
+    steps = _functions(_tree("config_flow.py"))
+    assert {"async_step_reauth", "async_step_reauth_confirm"} <= set(steps), (
+        "config_flow.py has no reauth steps"
+    )
+    raised = any(
+        isinstance(node, ast.Name) and node.id == "ConfigEntryAuthFailed"
+        for _, tree in _sources()
+        for node in ast.walk(tree)
+    )
+    assert raised, "nothing raises ConfigEntryAuthFailed"
+    config = _json("strings.json")["config"]
+    assert "reauth_confirm" in config["step"], "strings.json: no reauth_confirm step"
+    assert "reauth_successful" in config["abort"], "strings.json: no reauth_successful"
+
+
 def check_repair_issues() -> None:
     """Repair issues are translated; every issue raised has its strings."""
     issues = _json("strings.json").get("issues", {})
@@ -819,6 +836,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "icon-translations": check_icon_translations,
     "integration-owner": check_integration_owner,
     "parallel-updates": check_parallel_updates,
+    "reauthentication-flow": check_reauthentication_flow,
     "reconfiguration-flow": check_reconfiguration_flow,
     "repair-issues": check_repair_issues,
     "runtime-data": check_runtime_data,
