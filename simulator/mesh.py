@@ -86,6 +86,10 @@ class Role(StrEnum):
     RELAY = "R"
 
 
+# What a v1 node asks for in its connection parameter update (DCM_CONN_SUPERVISION_TIMEOUT_MS).
+V1_SUPERVISION_TIMEOUT = 0.6
+
+
 @dataclass(frozen=True, slots=True)
 class Latencies:
     """Every delay of the model, in seconds; ranges are drawn uniformly."""
@@ -106,6 +110,9 @@ class Latencies:
     # unicast in flight when it stops a monitor
     onoff_timeout: float = 2.0
     fallback_gap: float = 0.2
+    # Whether the central (adapter or proxy) accepts a v1 node's connection parameter
+    # update, which asks for a 600 ms supervision timeout (protocol section 8)
+    central_accepts_updates: bool = True
     monitor_stop_wait: float = 3.0
 
     @classmethod
@@ -205,6 +212,7 @@ class GattSession:
         self._draining = False
         self._lost = asyncio.Event()
         self.auth = SessionState()  # its session ends with the connection
+        self.supervision_timeout = node.mesh.latencies.supervision_timeout
 
     async def write(self, data: bytes) -> None:
         """Write a command to 0xDC03 (write with response)."""
@@ -212,9 +220,8 @@ class GattSession:
         await asyncio.sleep(self.node.mesh.draw(self.node.mesh.latencies.gatt_write))
         self._check()
         if not self.node.powered:  # no write response ever comes
-            supervision = self.node.mesh.latencies.supervision_timeout
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), supervision)
+                await asyncio.wait_for(self._lost.wait(), self.supervision_timeout)
             raise LinkLostError("link lost during write")
         if self.node.v07:
             self.muted = False  # gatt_service.c:97-118: a write captures the client
@@ -235,6 +242,10 @@ class GattSession:
         self.on_notify = callback
         self.subscribed = True
         self.muted = False
+        requested = self.node.requested_supervision_timeout
+        if requested is not None and self.node.mesh.latencies.central_accepts_updates:
+            # the node's connection parameter update request (once, on subscribe)
+            self.supervision_timeout = min(self.supervision_timeout, requested)
         self.node.notify_session(self, "GATEWAY_CONNECTED")
 
     def unsubscribe(self) -> None:
@@ -337,6 +348,10 @@ class Node:
         )
         self.auth_limiter = RateLimiter(mesh.now)
         self.nonces: deque[bytes] = deque()  # tests: the nonces to draw next
+        # v1 asks a subscribed client for this supervision timeout (Kconfig default)
+        self.requested_supervision_timeout: float | None = (
+            V1_SUPERVISION_TIMEOUT if profile is Profile.V1 else None
+        )
         self.duty = 0
         self.value = b"NODE_READY"
         self.sessions: list[GattSession] = []
@@ -851,7 +866,7 @@ class Node:
         self.duty = 0
         self.value = b"NODE_READY"
         for session in self.sessions:
-            self.mesh.schedule(self.mesh.latencies.supervision_timeout, session.drop)
+            self.mesh.schedule(session.supervision_timeout, session.drop)
         self.sessions.clear()  # the client keeps its half until the supervision timeout
         self.mesh.changed()
 

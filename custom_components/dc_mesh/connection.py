@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 
 from bleak.backends.device import BLEDevice
@@ -43,6 +45,14 @@ from .dcmesh import (
     ProtocolMode,
 )
 from .discovery import advertisement_of, mesh_id_of
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one connection round learned about the candidates that failed."""
+
+    last_error: str | None = None
+    key_rejected: bool = False
 
 
 class MeshConnection:
@@ -89,6 +99,9 @@ class MeshConnection:
         self._lost_before = False
         self._link_up_at = 0.0
         self._unsubs: list[CALLBACK_TYPE] = []
+        # every advertisement of each member (not only changed ones): when it was heard
+        self._heard: dict[str, float] = {}
+        self._packet_unsubs: dict[str, CALLBACK_TYPE] = {}
         # node id -> Bluetooth address, from v1 advertisements
         self.node_addresses: dict[int, str] = {}
 
@@ -120,6 +133,7 @@ class MeshConnection:
         }
         for info in infos.values():
             self._learn_address(info)
+            self._track(info)
         ranked = self.policy.rank(
             (self._candidate(info) for info in infos.values()),
             bluetooth.MONOTONIC_TIME(),
@@ -158,9 +172,44 @@ class MeshConnection:
 
     @callback
     def _stop_listening(self) -> None:
-        for unsub in self._unsubs:
+        for unsub in (*self._unsubs, *self._packet_unsubs.values()):
             unsub()
         self._unsubs.clear()
+        self._packet_unsubs.clear()
+
+    def _track(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        """Hear every advertisement of a member, also the unchanged ones.
+
+        HA's matcher callbacks only fire when an advertisement changes; a node back
+        from a power cut usually advertises exactly what it did before.
+        """
+        if info.address in self._packet_unsubs or self._closing:
+            return
+        self._heard[info.address] = info.time
+        self._packet_unsubs[info.address] = (
+            bluetooth.async_register_advertisement_callback(
+                self.hass, self._async_on_packet, info.address
+            )
+        )
+
+    @callback
+    def _async_on_packet(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        """Any advertisement of a member: one back after a silence ends its cool-off."""
+        previous = self._heard.get(info.address, info.time)
+        self._heard[info.address] = info.time
+        if not self.policy.heard(info.address, info.time - previous):
+            return
+        LOGGER.debug("%s: %s is back on air", self.title, info.address)
+        self._wake(info)
+
+    def _wake(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        """End a back-off wait now if `info`'s node is worth a try."""
+        if self._retry_unsub is None or self.link is not None:
+            return
+        if self.belongs(info) and self.policy.worth_waking(
+            self._candidate(info), bluetooth.MONOTONIC_TIME()
+        ):
+            self._schedule_round(0.0)
 
     async def async_close(self) -> None:
         """Stop failing over and close the link; nothing is adopted afterwards."""
@@ -199,6 +248,11 @@ class MeshConnection:
         """Connect through the best candidate that answers; raise UpdateFailed if none.
 
         `failover`: the mesh had a link that died (counted in `failover_count`).
+        Candidates are tried best first; when one takes longer than the policy's
+        `race_after` (a node that died with its advertisement still cached only times
+        out), the next one is tried alongside it, at most two at a time, and the first
+        that answers wins (the other attempt is cancelled, its slot freed).
+
         A node that cannot prove the mesh key is never adopted. Raises
         ConfigEntryAuthFailed when no node answered and a node known to be of this mesh
         (a gateway before, or the preferred node) rejected the key: the mesh was
@@ -213,43 +267,15 @@ class MeshConnection:
                 raise UpdateFailed(
                     translation_domain=DOMAIN, translation_key="no_nodes"
                 )
-            last_error: str | None = None
-            key_rejected = False
-            for info in candidates:
-                if self._closing:
-                    break
-                link = self._new_link(info)
-                try:
-                    await link.connect()
-                except AuthenticationError as err:
-                    self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
-                    own = info.address in self.policy.verified or (
-                        info.address == self.policy.preferred
-                    )
-                    key_rejected = key_rejected or own
-                    self._warn_refused(info.address, str(err))
-                    last_error = str(err)
-                    continue
-                except DcMeshError as err:
-                    LOGGER.debug("Could not connect to %s: %s", info.address, err)
-                    self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
-                    last_error = str(err)
-                    continue
-                if self.closing:
-                    await link.disconnect()
-                    break
-                if (refusal := self._refusal(link, info)) is not None:
-                    await link.disconnect()
-                    self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
-                    self._warn_refused(info.address, refusal)
-                    last_error = refusal
-                    continue
+            attempt = _Attempt()
+            link = await self._race(candidates, attempt)
+            if link is not None:
                 if failover:
                     self.failover_count += 1
                 self._adopt(link)
                 return link
             self._note_unreachable()
-            if key_rejected:
+            if attempt.key_rejected:
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN,
                     translation_key="key_rejected",
@@ -258,8 +284,86 @@ class MeshConnection:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
-                translation_placeholders={"error": str(last_error)},
+                translation_placeholders={"error": str(attempt.last_error)},
             )
+
+    async def _race(
+        self,
+        candidates: list[bluetooth.BluetoothServiceInfoBleak],
+        attempt: _Attempt,
+    ) -> DcMeshLink | None:
+        """Try the candidates, staggered (see `async_connect`); the winner or None."""
+        loop = asyncio.get_running_loop()
+        queue = list(candidates)
+        pending: dict[asyncio.Task[DcMeshLink | None], str] = {}
+        started_at = 0.0
+        winner: DcMeshLink | None = None
+        try:
+            while winner is None and not self._closing:
+                stagger_due = loop.time() - started_at >= self.policy.timing.race_after
+                if queue and (not pending or (len(pending) < 2 and stagger_due)):
+                    info = queue.pop(0)
+                    task = self.hass.async_create_task(
+                        self._try(info, attempt), eager_start=False
+                    )
+                    pending[task] = info.address
+                    started_at = loop.time()
+                if not pending:
+                    break
+                timeout = None
+                if queue and len(pending) < 2:
+                    timeout = max(
+                        0.0, started_at + self.policy.timing.race_after - loop.time()
+                    )
+                done, _ = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    pending.pop(task)
+                    if (link := task.result()) is not None and winner is None:
+                        winner = link
+                    elif link is not None:
+                        await link.disconnect()
+        finally:
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    if (link := await task) is not None:
+                        await link.disconnect()
+        if winner is not None and self._closing:
+            await winner.disconnect()
+            return None
+        return winner
+
+    async def _try(
+        self, info: bluetooth.BluetoothServiceInfoBleak, attempt: _Attempt
+    ) -> DcMeshLink | None:
+        """Connect to one candidate and check it: the link, or None (noted in `attempt`)."""
+        link = self._new_link(info)
+        try:
+            await link.connect()
+        except AuthenticationError as err:
+            self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
+            own = info.address in self.policy.verified or (
+                info.address == self.policy.preferred
+            )
+            attempt.key_rejected = attempt.key_rejected or own
+            self._warn_refused(info.address, str(err))
+            attempt.last_error = str(err)
+            return None
+        except DcMeshError as err:
+            LOGGER.debug("Could not connect to %s: %s", info.address, err)
+            self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
+            attempt.last_error = str(err)
+            return None
+        if (refusal := self._refusal(link, info)) is not None:
+            await link.disconnect()
+            self.policy.failed(info.address, bluetooth.MONOTONIC_TIME())
+            self._warn_refused(info.address, refusal)
+            attempt.last_error = refusal
+            return None
+        return link
 
     def _warn_refused(self, address: str, why: str) -> None:
         """Log a refused gateway once (not at every failover round)."""
@@ -446,12 +550,8 @@ class MeshConnection:
         if not self.belongs(service_info):
             return
         self._learn_address(service_info)
-        if self._retry_unsub is None or self.link is not None:
-            return
-        if self.policy.worth_waking(
-            self._candidate(service_info), bluetooth.MONOTONIC_TIME()
-        ):
-            self._schedule_round(0.0)
+        self._track(service_info)
+        self._wake(service_info)
 
     def _note_unreachable(self) -> None:
         now = dt_util.utcnow()

@@ -53,7 +53,13 @@ UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=10)
 # nodes are left, rounds wait 1 s doubling to 60 s; the back-off resets once a link has held
 # for 60 s.
 FAILOVER_TIMING: Final = FailoverTiming(
-    cool_off=60.0, fresh=30.0, backoff_initial=1.0, backoff_max=60.0, stable_after=60.0
+    cool_off=60.0,
+    fresh=30.0,
+    recent=3.0,
+    race_after=1.2,
+    backoff_initial=1.0,
+    backoff_max=60.0,
+    stable_after=60.0,
 )
 # v1 nodes are asked for their INFO again this often (relays only answer INFO: one that stops
 # answering for three rounds goes unavailable and can be removed).

@@ -6,6 +6,7 @@
 #include "dcp_chunk.h"
 #include "dcp_command.h"
 #include "dcp_crypto.h"
+#include "dcp_ota.h"
 #include "dcp_payload.h"
 #include "dcp_ramp.h"
 #include "dcp_reply.h"
@@ -91,5 +92,14 @@ int main(void)
     dcp_auth_session_reset(&session);
     dcp_auth_handle(&node, &session, 2, (const uint8_t *)"AUTH:0102030405060708", 21, &result);
     g_sink += (uint32_t)result.verdict;
+    static dcp_ota_t ota;
+    static const dcp_ota_io_t io;
+    static dcp_ota_result_t ota_result;
+    dcp_ota_init(&ota, &io, 0x1e0000, 'U', "ESP32-C6");
+    g_sink += dcp_ota_is_command(key, 4) + dcp_ota_needs_session(key, 4);
+    dcp_ota_command(&ota, 1, (const uint8_t *)"OTA:STATUS", 10, &ota_result);
+    dcp_ota_data(&ota, 1, key, 8, &ota_result);
+    dcp_ota_conn_closed(&ota, 1);
+    g_sink += (uint32_t)ota_result.reply_len;
     return 0;
 }

@@ -102,3 +102,34 @@ psa_status_t psa_key_derivation_abort(psa_key_derivation_operation_t *operation)
     (void)operation;
     return PSA_SUCCESS;
 }
+
+psa_status_t psa_hash_setup(psa_hash_operation_t *operation, psa_algorithm_t alg)
+{
+    (void)operation;
+    (void)alg;
+    return PSA_ERROR_NOT_SUPPORTED;
+}
+
+psa_status_t psa_hash_update(psa_hash_operation_t *operation, const uint8_t *input,
+                             size_t input_length)
+{
+    (void)operation;
+    (void)input;
+    (void)input_length;
+    return PSA_ERROR_NOT_SUPPORTED;
+}
+
+psa_status_t psa_hash_verify(psa_hash_operation_t *operation, const uint8_t *hash,
+                             size_t hash_length)
+{
+    (void)operation;
+    (void)hash;
+    (void)hash_length;
+    return PSA_ERROR_NOT_SUPPORTED;
+}
+
+psa_status_t psa_hash_abort(psa_hash_operation_t *operation)
+{
+    (void)operation;
+    return PSA_SUCCESS;
+}

@@ -111,3 +111,34 @@ def test_ranking_is_a_permutation_and_never_puts_a_cooling_node_first_needlessly
     assert sorted(c.address for c in ranked) == sorted(c.address for c in candidates)
     if any(c.address not in failed for c in candidates):
         assert ranked[0].address not in failed
+
+
+def test_node_not_heard_for_a_few_intervals_comes_after_present_ones() -> None:
+    """It may have died with the gateway (one power circuit), its advert still cached."""
+    policy = FailoverPolicy(TIMING)
+    candidates = [_c("silent", -40, seen=96.0), _c("present", -90, seen=99.5)]
+    assert _order(policy, candidates) == ["present", "silent"]
+    # ... but before a stranger or a node in its cool-off
+    policy.failed("present", now=99.0)
+    assert _order(policy, candidates) == ["silent", "present"]
+
+
+def test_a_node_back_on_air_after_a_silence_ends_its_cool_off() -> None:
+    policy = FailoverPolicy(TIMING)
+    policy.failed("a", now=100.0)
+    assert not policy.heard("a", silence=0.1)  # advertising on: still cooling off
+    assert policy.cooling_off("a", now=101.0)
+    assert policy.heard("a", silence=TIMING.recent)  # it was off: a fresh start
+    assert not policy.cooling_off("a", now=101.0)
+    assert policy.worth_waking(_c("a", seen=101.0), now=101.0)
+
+
+@given(st.floats(0.0, 1000.0), st.floats(0.0, 1000.0))
+def test_heard_only_forgives_after_the_silence_threshold(
+    failed_at: float, silence: float
+) -> None:
+    policy = FailoverPolicy(TIMING)
+    policy.failed("a", now=failed_at)
+    came_back = policy.heard("a", silence=silence)
+    assert came_back == (silence >= TIMING.recent)
+    assert policy.cooling_off("a", now=failed_at) == (not came_back)

@@ -4,13 +4,16 @@ Pure logic with an injected clock (seconds, any monotonic source): no I/O, no Ho
 
 - Ranking: a node in its cool-off after a failure comes last; then a node whose mesh is not
   ready (a node booting after a site power cut would only answer NOT_READY); then nodes that
-  have not advertised lately (probably gone); then strangers (addresses never verified as a
+  have not advertised lately (probably gone), then nodes not heard for a few advertising
+  intervals (maybe dead with their advertisement still cached); then strangers (addresses never verified as a
   gateway of this mesh, e.g. a device copying the mesh id in its advertisement); then the
   user's preferred node, the last good gateway, and the strongest signal.
 - Cool-off: a node that failed (connect, negotiation, identity, or a link that did not hold)
   is demoted for a fixed time. "Failed since its last advertisement" is no good in the field:
   Home Assistant refreshes a device's advertisement time at every advert, so that lasts one
   advertising interval (~100 ms-1 s).
+- Return: a node heard again after a silence of `recent` seconds was off; its cool-off ends
+  (after a total outage the first node back is tried at once).
 - Back-off: a round that finds only nodes in their cool-off waits first, 1 s doubling to a
   maximum. The back-off only resets once a link has stayed up for `stable_after` seconds, so
   a flapping node does not get a fresh 1 s schedule at every flap, while a healthy node that
@@ -39,6 +42,12 @@ class FailoverTiming:
 
     cool_off: float = 60.0
     fresh: float = 30.0
+    # Heard within this: present. Older: doubtful (it may have died with its advertisement
+    # still cached); heard again after a silence this long: it came back.
+    recent: float = 3.0
+    # A connection attempt that takes longer than this gets the next candidate tried
+    # alongside it (a dead node only times out).
+    race_after: float = 1.2
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     stable_after: float = 60.0
@@ -72,11 +81,12 @@ class FailoverPolicy:
     def rank(self, candidates: Iterable[Candidate], now: float) -> list[Candidate]:
         """The candidates, best first."""
 
-        def key(c: Candidate) -> tuple[bool, bool, bool, bool, bool, bool, int]:
+        def key(c: Candidate) -> tuple[bool, bool, bool, bool, bool, bool, bool, int]:
             return (
                 self.cooling_off(c.address, now),
                 c.mesh_ready is False,
                 now - c.last_advert > self.timing.fresh,
+                now - c.last_advert > self.timing.recent,
                 bool(self._verified) and c.address not in self._verified,
                 c.address != self.preferred,
                 c.address != self.last_good,
@@ -90,6 +100,17 @@ class FailoverPolicy:
         return not self.cooling_off(candidate.address, now) and (
             candidate.mesh_ready is not False
         )
+
+    def heard(self, address: str, silence: float) -> bool:
+        """`address` advertised after `silence` seconds without; True if it came back.
+
+        A node silent for `recent` or longer was off (power cut, reboot, out of range):
+        a failure before that says nothing about it now, so its cool-off ends.
+        """
+        if silence < self.timing.recent:
+            return False
+        self._failed_at.pop(address, None)
+        return True
 
     def failed(self, address: str, now: float) -> None:
         """A connection to `address` failed, or it is no gateway of this mesh."""

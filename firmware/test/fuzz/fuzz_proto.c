@@ -1,5 +1,5 @@
-/* libFuzzer target: command parser, payload parser, chunking/reassembly and the session handler
- * of the core. Invariants are checked with abort() so the fuzzer reports any violation. */
+/* libFuzzer target: command parser, payload parser, chunking/reassembly, the session handler and
+ * the OTA receiver of the core. Invariants are checked with abort() so the fuzzer reports any violation. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "dcp_auth.h"
 #include "dcp_chunk.h"
 #include "dcp_command.h"
+#include "dcp_ota.h"
 #include "dcp_payload.h"
 #include "dcp_reply.h"
 
@@ -236,6 +237,89 @@ static void fuzz_auth(const uint8_t *data, size_t size)
     }
 }
 
+/* OTA receiver: records [kind][len][bytes]; kind 0xff closes connection 1 + len % 3, an odd kind
+ * is a command, an even one a 0xDC04 write, from connection 1 + (kind >> 1) % 3. A mock slot
+ * checks that every byte is written once, in order, inside the announced size. */
+#define FUZZ_SLOT 8192u
+static uint8_t s_written[FUZZ_SLOT];
+static uint32_t s_erased;
+static bool s_open;
+
+static bool fz_begin(void *ctx, uint32_t size)
+{
+    (void)ctx;
+    check(!s_open && size >= 1 && size <= FUZZ_SLOT);
+    memset(s_written, 0, sizeof(s_written));
+    s_erased = size;
+    s_open = true;
+    return true;
+}
+
+static bool fz_write(void *ctx, uint32_t off, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    (void)data;
+    check(s_open && len >= 1 && (uint64_t)off + len <= s_erased);
+    check(off == 0 || s_written[off - 1]);
+    for (size_t i = 0; i < len; i++) {
+        check(!s_written[off + i]);
+        s_written[off + i] = 1;
+    }
+    return true;
+}
+
+static dcp_ota_finish_t fz_finish(void *ctx, const char *version)
+{
+    (void)ctx;
+    check(s_open && strlen(version) >= 5 && strlen(version) < DCP_OTA_VERSION_MAX);
+    s_open = false;
+    return DCP_OTA_FINISH_OK;
+}
+
+static void fz_abort(void *ctx)
+{
+    (void)ctx;
+    check(s_open);
+    s_open = false;
+}
+
+static void fuzz_ota(const uint8_t *data, size_t size)
+{
+    static const dcp_ota_io_t io = {fz_begin, fz_write, fz_finish, fz_abort, NULL};
+    static dcp_ota_t ota;
+    s_open = false;
+    dcp_ota_init(&ota, &io, FUZZ_SLOT, 'U', "ESP32-C6");
+    size_t i = 0;
+    while (i + 2 <= size) {
+        uint8_t kind = data[i];
+        size_t n = data[i + 1];
+        i += 2;
+        if (n > size - i) {
+            n = size - i;
+        }
+        dcp_ota_conn_t conn = 1u + (uint32_t)((kind >> 1) % 3u);
+        dcp_ota_result_t r;
+        memset(&r, 0, sizeof(r));
+        if (kind == 0xFF) {
+            dcp_ota_conn_closed(&ota, 1u + (uint32_t)(n % 3u));
+            n = 0;
+        } else if (kind & 1u) {
+            dcp_ota_command(&ota, conn, data + i, n, &r);
+        } else {
+            dcp_ota_data(&ota, conn, data + i, n, &r);
+        }
+        check(r.reply_len < DCP_OTA_REPLY_MAX && strlen(r.reply) == r.reply_len);
+        for (size_t k = 0; k < r.reply_len; k++) {
+            check(r.reply[k] >= 0x20 && r.reply[k] <= 0x7E && r.reply[k] != '+');
+        }
+        check(!r.reboot || strcmp(r.reply, "OTA:DONE") == 0);
+        i += n;
+    }
+    if (ota.state == DCP_OTA_RECEIVING) {
+        psa_hash_abort(&ota.hash);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) {
@@ -257,6 +341,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         if (mode & 0x80u) {
             fuzz_auth(data, size);
+        } else if (mode & 0x40u) {
+            fuzz_ota(data, size);
         } else {
             fuzz_reader(data, size);
         }

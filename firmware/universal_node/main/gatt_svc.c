@@ -4,6 +4,7 @@
 
 #include "dcp_chunk.h"
 #include "dcp_common.h"
+#include "dcp_ota.h"
 #include "dcp_reply.h"
 #include "esp_log.h"
 #include "freertos/FreeRTOS.h"
@@ -18,8 +19,10 @@ static int gatt_svc_access(uint16_t conn_handle, uint16_t attr_handle,
 static const ble_uuid16_t s_svc_uuid = BLE_UUID16_INIT(0xDC01);
 static const ble_uuid16_t s_data_uuid = BLE_UUID16_INIT(0xDC02);
 static const ble_uuid16_t s_cmd_uuid = BLE_UUID16_INIT(0xDC03);
+static const ble_uuid16_t s_ota_uuid = BLE_UUID16_INIT(0xDC04);
 static uint16_t s_data_handle;
 static uint16_t s_cmd_handle;
+static uint16_t s_ota_handle;
 
 static const struct ble_gatt_svc_def s_services[] = {
     {
@@ -38,6 +41,13 @@ static const struct ble_gatt_svc_def s_services[] = {
                     .access_cb = gatt_svc_access,
                     .flags = BLE_GATT_CHR_F_WRITE | BLE_GATT_CHR_F_WRITE_NO_RSP,
                     .val_handle = &s_cmd_handle,
+                },
+                {
+                    /* OTA data chunks (protocol-v1 section 9): offset u32 LE + data */
+                    .uuid = &s_ota_uuid.u,
+                    .access_cb = gatt_svc_access,
+                    .flags = BLE_GATT_CHR_F_WRITE_NO_RSP | BLE_GATT_CHR_F_WRITE,
+                    .val_handle = &s_ota_handle,
                 },
                 {0},
             },
@@ -58,6 +68,43 @@ static struct {
     gatt_svc_conn_id_t id;
 } s_conns[CONFIG_BT_NIMBLE_MAX_CONNECTIONS];
 static gatt_svc_conn_id_t s_next_id;
+/* connections already asked for link parameters (section 8: once per connection); host task only */
+static uint16_t s_asked[CONFIG_BT_NIMBLE_MAX_CONNECTIONS];
+static bool s_asked_init;
+
+#if CONFIG_DCM_CONN_UPDATE
+/* Marks handle as asked; false when it was already. */
+static bool gatt_svc_first_ask(uint16_t handle)
+{
+    if (!s_asked_init) {
+        for (size_t i = 0; i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS; i++) {
+            s_asked[i] = BLE_HS_CONN_HANDLE_NONE;
+        }
+        s_asked_init = true;
+    }
+    for (size_t i = 0; i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS; i++) {
+        if (s_asked[i] == handle) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS; i++) {
+        if (s_asked[i] == BLE_HS_CONN_HANDLE_NONE) {
+            s_asked[i] = handle;
+            return true;
+        }
+    }
+    return false; /* cannot happen: one slot per connection */
+}
+#endif
+
+static void gatt_svc_forget_ask(uint16_t handle)
+{
+    for (size_t i = 0; s_asked_init && i < CONFIG_BT_NIMBLE_MAX_CONNECTIONS; i++) {
+        if (s_asked[i] == handle) {
+            s_asked[i] = BLE_HS_CONN_HANDLE_NONE;
+        }
+    }
+}
 
 /* The id of handle's connection, allocated on its first write; GATT_SVC_CONN_NONE when the
  * table is full (cannot happen: one slot per possible connection). */
@@ -125,7 +172,61 @@ static int gatt_svc_access(uint16_t conn_handle, uint16_t attr_handle,
                    ? 0
                    : BLE_ATT_ERR_INSUFFICIENT_RES;
     }
+    if (attr_handle == s_ota_handle && ctxt->op == BLE_GATT_ACCESS_OP_WRITE_CHR) {
+        uint8_t chunk[DCP_OTA_WRITE_MAX];
+        uint16_t len = 0;
+        if (OS_MBUF_PKTLEN(ctxt->om) > DCP_OTA_WRITE_MAX) {
+            return BLE_ATT_ERR_INVALID_ATTR_VALUE_LEN;
+        }
+        if (ble_hs_mbuf_to_flat(ctxt->om, chunk, sizeof(chunk), &len) != 0) {
+            return BLE_ATT_ERR_UNLIKELY;
+        }
+        /* a full queue drops the chunk, as a busy proxy would: the node's ACK rewinds the client */
+        s_cbs.on_ota_data(gatt_svc_conn_id(conn_handle), chunk, len);
+        return 0;
+    }
     return BLE_ATT_ERR_UNLIKELY;
+}
+
+/* protocol-v1 section 8: once per subscription, ask the client for the Kconfig link parameters
+ * unless its own are already as strict. The central decides; a refusal is logged, not retried
+ * (BlueZ disconnects a peripheral that keeps asking). */
+#if CONFIG_DCM_CONN_UPDATE
+/* Bluetooth Core Vol 6 Part B 4.5.2: timeout > (1 + latency) * interval max * 2 */
+_Static_assert(CONFIG_DCM_CONN_SUPERVISION_TIMEOUT_MS >
+                   (1 + CONFIG_DCM_CONN_LATENCY) * CONFIG_DCM_CONN_ITVL_MAX_MS * 2,
+               "DCM_CONN_SUPERVISION_TIMEOUT_MS too short for the interval and latency");
+_Static_assert(CONFIG_DCM_CONN_ITVL_MIN_MS <= CONFIG_DCM_CONN_ITVL_MAX_MS,
+               "DCM_CONN_ITVL_MIN_MS above DCM_CONN_ITVL_MAX_MS");
+#endif
+
+static void gatt_svc_request_params(uint16_t conn_handle)
+{
+#if CONFIG_DCM_CONN_UPDATE
+    const struct ble_gap_upd_params params = {
+        .itvl_min = (uint16_t)(CONFIG_DCM_CONN_ITVL_MIN_MS * 4 / 5), /* 1.25 ms units */
+        .itvl_max = (uint16_t)(CONFIG_DCM_CONN_ITVL_MAX_MS * 4 / 5),
+        .latency = CONFIG_DCM_CONN_LATENCY,
+        .supervision_timeout = (uint16_t)(CONFIG_DCM_CONN_SUPERVISION_TIMEOUT_MS / 10),
+        .min_ce_len = 0,
+        .max_ce_len = 0,
+    };
+    struct ble_gap_conn_desc desc;
+    if (ble_gap_conn_find(conn_handle, &desc) != 0 || !gatt_svc_first_ask(conn_handle)) {
+        return;
+    }
+    if (desc.supervision_timeout <= params.supervision_timeout &&
+        desc.conn_itvl >= params.itvl_min && desc.conn_itvl <= params.itvl_max &&
+        desc.conn_latency <= params.latency) {
+        return; /* already as strict as what we would ask for */
+    }
+    int rc = ble_gap_update_params(conn_handle, &params);
+    if (rc != 0) {
+        ESP_LOGW(TAG, "connection parameter update not sent (rc %d)", rc);
+    }
+#else
+    (void)conn_handle;
+#endif
 }
 
 static void gatt_svc_forget(uint16_t conn_handle)
@@ -155,12 +256,24 @@ static int gatt_svc_gap_event(struct ble_gap_event *event, void *arg)
             s_conn = event->subscribe.conn_handle;
             taskEXIT_CRITICAL(&s_lock);
             s_cbs.on_client(true);
+            gatt_svc_request_params(event->subscribe.conn_handle);
         } else {
             gatt_svc_forget(event->subscribe.conn_handle);
         }
         break;
+    case BLE_GAP_EVENT_CONN_UPDATE: {
+        struct ble_gap_conn_desc desc;
+        if (ble_gap_conn_find(event->conn_update.conn_handle, &desc) == 0) {
+            ESP_LOGI(TAG, "link %u: interval %u x 1.25 ms, latency %u, timeout %u0 ms (status %d)",
+                     (unsigned)desc.conn_handle, (unsigned)desc.conn_itvl,
+                     (unsigned)desc.conn_latency, (unsigned)desc.supervision_timeout,
+                     event->conn_update.status);
+        }
+        break;
+    }
     case BLE_GAP_EVENT_CONNECT: {
         /* a new connection on a handle starts without a session, whatever came before */
+        gatt_svc_forget_ask(event->connect.conn_handle);
         gatt_svc_conn_id_t id = gatt_svc_conn_drop(event->connect.conn_handle);
         if (event->connect.status == 0 && id != GATT_SVC_CONN_NONE) {
             s_cbs.on_conn_closed(id);
@@ -168,6 +281,7 @@ static int gatt_svc_gap_event(struct ble_gap_event *event, void *arg)
         break;
     }
     case BLE_GAP_EVENT_DISCONNECT: {
+        gatt_svc_forget_ask(event->disconnect.conn.conn_handle);
         gatt_svc_conn_id_t id = gatt_svc_conn_drop(event->disconnect.conn.conn_handle);
         if (id != GATT_SVC_CONN_NONE) {
             s_cbs.on_conn_closed(id);
@@ -184,7 +298,7 @@ static int gatt_svc_gap_event(struct ble_gap_event *event, void *arg)
 esp_err_t gatt_svc_init(const gatt_svc_callbacks_t *callbacks)
 {
     if (callbacks == NULL || callbacks->on_command == NULL || callbacks->on_client == NULL ||
-        callbacks->on_conn_closed == NULL) {
+        callbacks->on_conn_closed == NULL || callbacks->on_ota_data == NULL) {
         return ESP_ERR_INVALID_ARG;
     }
     s_cbs = *callbacks;

@@ -1,4 +1,5 @@
-/* GATT service 0xDC01 (NimBLE): 0xDC02 read + notify, 0xDC03 write. */
+/* GATT service 0xDC01 (NimBLE): 0xDC02 read + notify, 0xDC03 write, 0xDC04 OTA data (write
+ * without response). */
 #pragma once
 
 #include <stdbool.h>
@@ -20,6 +21,9 @@ typedef struct {
     void (*on_client)(bool subscribed);
     /* Connection conn ended (its authenticated session ends with it). */
     void (*on_conn_closed)(gatt_svc_conn_id_t conn);
+    /* A write to 0xDC04 (an OTA chunk, at most DCP_OTA_WRITE_MAX bytes) from connection conn.
+     * Called in the NimBLE host task: copy and return. */
+    void (*on_ota_data)(gatt_svc_conn_id_t conn, const uint8_t *data, size_t len);
 } gatt_svc_callbacks_t;
 
 /* Registers the service; call after dcm_ble_host_init() and before dcm_ble_host_start(). */

@@ -2,8 +2,8 @@
  * service 0xDC01 and the v1 advertisement. This file only orchestrates the boot. */
 #include "dcm_ble_host.h"
 #include "esp_log.h"
-#include "esp_ota_ops.h"
 #include "gatt_svc.h"
+#include "host/ble_hs.h"
 #include "mesh_vnd.h"
 #include "node_app.h"
 #include "adv.h"
@@ -18,6 +18,7 @@ static const gatt_svc_callbacks_t s_gatt_cbs = {
     .on_command = node_app_post_command,
     .on_client = node_app_post_client,
     .on_conn_closed = node_app_post_conn_closed,
+    .on_ota_data = node_app_post_ota_data,
 };
 
 static const mesh_vnd_callbacks_t s_mesh_cbs = {
@@ -48,12 +49,17 @@ void app_main(void)
     ESP_ERROR_CHECK(dcm_ble_host_start(CONFIG_DCM_HOST_SYNC_TIMEOUT_MS));
     ESP_ERROR_CHECK(gatt_svc_start());
     ESP_ERROR_CHECK(mesh_vnd_init(&s_mesh_cbs));
-    ESP_ERROR_CHECK(adv_init());
-    ESP_ERROR_CHECK(node_app_start()); /* publishes the first advertisement */
-
-    /* booted this far: keep this image (a new OTA image that fails before here rolls back) */
-    err = esp_ota_mark_app_valid_cancel_rollback();
-    if (err != ESP_OK) {
-        ESP_LOGW(TAG, "mark app valid: %s", esp_err_to_name(err));
+#if CONFIG_DCM_OTA_ATT_MTU != 23
+    /* ESP-BLE-MESH set 23 (and sizes proxy PDUs by it): see DCM_OTA_ATT_MTU's help */
+    if (ble_att_set_preferred_mtu(CONFIG_DCM_OTA_ATT_MTU) != 0) {
+        ESP_LOGW(TAG, "preferred MTU %d refused", CONFIG_DCM_OTA_ATT_MTU);
     }
+#endif
+    ESP_ERROR_CHECK(adv_init());
+    /* publishes the first advertisement; on the first boot of an updated image it runs the
+     * self-test that keeps the image (esp_ota_mark_app_valid_cancel_rollback) or rolls it back
+     * (esp_ota_mark_app_invalid_rollback_and_reboot). A boot that fails before here leaves the
+     * image PENDING_VERIFY: the bootloader marks it ABORTED on the next reset and boots the old
+     * one. */
+    ESP_ERROR_CHECK(node_app_start());
 }

@@ -6,11 +6,13 @@
 #include "dcp_adv.h"
 #include "dcp_auth.h"
 #include "dcp_command.h"
+#include "dcp_ota.h"
 #include "dcp_payload.h"
 #include "dcp_ramp.h"
 #include "dcp_reply.h"
 #include "dcp_tracker.h"
 #include "esp_app_desc.h"
+#include "esp_ble_mesh_provisioning_api.h"
 #include "esp_check.h"
 #include "esp_log.h"
 #include "esp_random.h"
@@ -21,16 +23,21 @@
 #include "freertos/task.h"
 #include "gatt_svc.h"
 #include "mesh_vnd.h"
+#include "ota_glue.h"
 #include "pwm_load.h"
 #include "sdkconfig.h"
 #include "sensor_ina260.h"
 
 static const char *TAG = "APP";
 
-#define NODE_APP_QUEUE_LEN 8
+/* deep enough for a burst of OTA chunks (write without response, no flow control: a chunk that
+ * finds the queue full is lost, as on a busy proxy, and the ACK rewinds the client) */
+#define NODE_APP_QUEUE_LEN 16
 #define NODE_APP_TICK_MS 50
 #define NODE_APP_STACK 6144
 #define NODE_APP_PRIO 5
+#define NODE_APP_REBOOT_DELAY_MS 1000
+#define NODE_APP_SELFTEST_PERIOD_MS 1000
 
 /* One session per GATT connection (gatt_svc allows CONFIG_BT_NIMBLE_MAX_CONNECTIONS). */
 #define NODE_APP_SESSIONS CONFIG_BT_NIMBLE_MAX_CONNECTIONS
@@ -42,6 +49,7 @@ typedef enum {
     NODE_APP_EV_MESH_SEND,
     NODE_APP_EV_MESH_STATUS,
     NODE_APP_EV_MESH_READY,
+    NODE_APP_EV_OTA_DATA,
 } node_app_ev_kind_t;
 
 typedef struct {
@@ -51,8 +59,10 @@ typedef struct {
     gatt_svc_conn_id_t conn;
     esp_ble_mesh_msg_ctx_t ctx;
     uint8_t len;
-    uint8_t data[DCP_MESSAGE_MAX];
+    uint8_t data[DCP_OTA_WRITE_MAX]; /* a command, mesh payload or STATUS text, or an OTA chunk */
 } node_app_event_t;
+_Static_assert(DCP_OTA_WRITE_MAX <= UINT8_MAX && DCP_MESSAGE_MAX <= DCP_OTA_WRITE_MAX,
+               "node_app_event_t.len is a uint8_t");
 
 static QueueHandle_t s_queue;
 /* state below is owned by the task */
@@ -69,6 +79,13 @@ static struct {
     gatt_svc_conn_id_t conn; /* GATT_SVC_CONN_NONE: free */
     dcp_auth_session_t session;
 } s_sessions[NODE_APP_SESSIONS];
+/* protocol-v1 section 9: the OTA receiver, a pending reboot, the self-test of a new image */
+static dcp_ota_t s_ota;
+static bool s_reboot;
+static uint32_t s_reboot_at_ms;
+static bool s_selftest;
+static uint32_t s_selftest_deadline_ms;
+static uint32_t s_selftest_due_ms;
 
 static uint32_t node_app_now_ms(void)
 {
@@ -119,6 +136,12 @@ void node_app_post_conn_closed(gatt_svc_conn_id_t conn)
     /* best effort: a lost event leaves a session no later write can reach (ids are not reused) */
     node_app_event_t ev = {.kind = NODE_APP_EV_CONN_CLOSED, .conn = conn};
     node_app_post(&ev);
+}
+
+void node_app_post_ota_data(gatt_svc_conn_id_t conn, const uint8_t *data, size_t len)
+{
+    node_app_event_t ev = {.kind = NODE_APP_EV_OTA_DATA, .conn = conn};
+    node_app_post_data(&ev, data, len);
 }
 
 void node_app_post_client(bool subscribed)
@@ -216,8 +239,8 @@ static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_
             .firmware = esp_app_get_description()->version,
             .hardware = CONFIG_DCM_HARDWARE,
             .role = DCP_ROLE_CHAR_UNIVERSAL,
-            .capabilities =
-                DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID | dcp_auth_capabilities(&s_auth),
+            .capabilities = DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID | dcp_auth_capabilities(&s_auth) |
+                            (s_ota.slot_size > 0 ? DCP_CAP_OTA : 0u),
             .uptime_s = (uint32_t)(esp_timer_get_time() / 1000000),
             .free_heap = esp_get_free_heap_size(),
             .mesh_id = mesh_vnd_mesh_id(),
@@ -345,6 +368,15 @@ static void node_app_update_key(void)
     memset(key, 0, sizeof(key));
 }
 
+static void node_app_ota_reply(const dcp_ota_result_t *r, uint32_t now)
+{
+    node_app_notify(r->reply, (int)r->reply_len);
+    if (r->reboot && !s_reboot) {
+        s_reboot = true; /* after OTA:DONE went out */
+        s_reboot_at_ms = now + NODE_APP_REBOOT_DELAY_MS;
+    }
+}
+
 static void node_app_handle_command(const node_app_event_t *ev, uint32_t now)
 {
     dcp_auth_result_t auth;
@@ -352,6 +384,12 @@ static void node_app_handle_command(const node_app_event_t *ev, uint32_t now)
                     &auth);
     if (auth.verdict == DCP_AUTH_REPLY) {
         node_app_notify(auth.reply, (int)auth.reply_len);
+        return;
+    }
+    if (dcp_ota_is_command(auth.cmd, auth.len)) {
+        dcp_ota_result_t r;
+        dcp_ota_command(&s_ota, ev->conn, auth.cmd, auth.len, &r);
+        node_app_ota_reply(&r, now);
         return;
     }
     dcp_plan_t plan;
@@ -367,7 +405,14 @@ static void node_app_handle(const node_app_event_t *ev, uint32_t now)
         break;
     case NODE_APP_EV_CONN_CLOSED:
         node_app_close_session(ev->conn);
+        dcp_ota_conn_closed(&s_ota, ev->conn); /* a transfer it owned waits for a resume */
         break;
+    case NODE_APP_EV_OTA_DATA: {
+        dcp_ota_result_t r;
+        dcp_ota_data(&s_ota, ev->conn, ev->data, ev->len, &r);
+        node_app_ota_reply(&r, now);
+        break;
+    }
     case NODE_APP_EV_CLIENT:
         s_client = ev->flag;
         if (s_client) {
@@ -403,8 +448,43 @@ static void node_app_handle(const node_app_event_t *ev, uint32_t now)
     }
 }
 
+/* First boot of an updated image: keep it once the sensor answers, the mesh is joined (when the
+ * node was provisioned) and GATT is up (it is: this task starts after gatt_svc_start); roll back
+ * when that has not happened by the deadline. */
+static void node_app_selftest(uint32_t now)
+{
+    if (!s_selftest || (int32_t)(now - s_selftest_due_ms) < 0) {
+        return;
+    }
+    s_selftest_due_ms = now + NODE_APP_SELFTEST_PERIOD_MS;
+    int32_t mv = 0;
+    int32_t cma = 0;
+#if CONFIG_DCM_OTA_SELFTEST_SENSOR
+    bool sensor = ina260_read(&mv, &cma) == ESP_OK;
+#else
+    bool sensor = true;
+    (void)mv;
+    (void)cma;
+#endif
+    bool mesh = !esp_ble_mesh_node_is_provisioned() || s_ready;
+    if (sensor && mesh) {
+        s_selftest = false;
+        ota_glue_confirm(true);
+    } else if ((int32_t)(now - s_selftest_deadline_ms) >= 0) {
+        ESP_LOGE(TAG, "self-test: sensor %s, mesh %s", sensor ? "ok" : "FAILED",
+                 mesh ? "ok" : "FAILED");
+        s_selftest = false;
+        ota_glue_confirm(false);
+    }
+}
+
 static void node_app_tick(uint32_t now)
 {
+    node_app_selftest(now);
+    if (s_reboot && (int32_t)(now - s_reboot_at_ms) >= 0) {
+        ESP_LOGI(TAG, "rebooting into the new image");
+        esp_restart();
+    }
     uint8_t duty = 0;
     if (dcp_ramp_poll(&s_ramp, now, &duty)) {
         node_app_apply_duty(duty);
@@ -444,6 +524,8 @@ esp_err_t node_app_init(void)
     dcp_tracker_init(&s_tracker, CONFIG_DCM_MESH_TIMEOUT_MS);
     dcp_auth_node_init(&s_auth, node_app_nonce, NULL, node_app_now_ms64());
     node_app_reset_sessions();
+    dcp_ota_init(&s_ota, ota_glue_io(), ota_glue_slot_size(), DCP_ROLE_CHAR_UNIVERSAL,
+                 CONFIG_DCM_HARDWARE);
     return ESP_OK;
 }
 
@@ -451,6 +533,12 @@ esp_err_t node_app_start(void)
 {
     s_ready = mesh_vnd_ready();
     node_app_update_key(); /* keys restored from NVS */
+    s_selftest = ota_glue_pending_verify();
+    if (s_selftest) {
+        s_selftest_due_ms = node_app_now_ms();
+        s_selftest_deadline_ms = s_selftest_due_ms + CONFIG_DCM_OTA_SELFTEST_TIMEOUT_MS;
+        ESP_LOGI(TAG, "first boot of this image: self-test");
+    }
     BaseType_t ok = xTaskCreate(node_app_task, "dcm_app", NODE_APP_STACK, NULL, NODE_APP_PRIO, NULL);
     return ok == pdPASS ? ESP_OK : ESP_ERR_NO_MEM;
 }

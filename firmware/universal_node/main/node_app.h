@@ -19,6 +19,8 @@ esp_err_t node_app_start(void);
 esp_err_t node_app_post_command(gatt_svc_conn_id_t conn, const uint8_t *data, size_t len);
 /* Connection conn ended: its session is forgotten. */
 void node_app_post_conn_closed(gatt_svc_conn_id_t conn);
+/* A write to 0xDC04 (an OTA chunk) from connection conn; dropped when the queue is full. */
+void node_app_post_ota_data(gatt_svc_conn_id_t conn, const uint8_t *data, size_t len);
 void node_app_post_client(bool subscribed);
 void node_app_post_mesh_send(const esp_ble_mesh_msg_ctx_t *ctx, const uint8_t *payload, size_t len);
 void node_app_post_mesh_status(uint16_t src, const uint8_t *text, size_t len);

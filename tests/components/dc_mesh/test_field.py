@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
+from unittest.mock import patch
 
 from freezegun.api import TickingDateTimeFactory
+from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
     device_registry as dr,
@@ -17,7 +20,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh import async_remove_config_entry_device
-from custom_components.dc_mesh.const import DOMAIN
+from custom_components.dc_mesh.const import DOMAIN, FAILOVER_TIMING
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
@@ -231,3 +234,69 @@ async def test_flapping_gateway_is_retried_ever_more_slowly(
     assert gaps[1] > gaps[0]  # 1 s, then 2 s ... (the back-off holds)
     assert caplog.text.count("Lost the link") == 1
     assert caplog.text.count("reachable again") == 1
+
+
+async def test_dead_next_candidate_does_not_stall_the_failover(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """Gateway and the next best node share a power circuit: both die at once.
+
+    HA still holds the second one's last advertisement, so it may be tried first; a
+    connection to it only times out (8 s here). The next live node is tried alongside
+    after `race_after`, and wins.
+    """
+    coordinator = loaded_entry.runtime_data
+    mesh.latencies = dataclasses.replace(mesh.latencies, connect_failure=8.0)
+    gateway = coordinator.link.address
+    ranked = [
+        info.address
+        for info in coordinator.connection.candidates()
+        if info.address != gateway
+    ]
+    for address in (gateway, ranked[0]):
+        mesh.power_off(mesh.by_mac(address).node_id)
+    await wait_for(
+        lambda: (
+            coordinator.link is not None
+            and coordinator.link.address not in (gateway, ranked[0])
+        ),
+        timeout=4,  # the dead node's 8 s time-out is not waited for
+    )
+    # the attempt on the dead node was cancelled: no connection slot stays taken
+    await hass.async_block_till_done()
+    assert not mesh.by_mac(ranked[0]).sessions
+
+
+async def test_first_node_back_after_a_total_outage_is_tried_at_once(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    """Every node was gone and failed; the first advertisement of one ends the wait."""
+    timing = dataclasses.replace(FAILOVER_TIMING, recent=0.3)
+    with patch("custom_components.dc_mesh.connection.FAILOVER_TIMING", timing):
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    coordinator = config_entry.runtime_data
+    connection = coordinator.connection
+    for node_id in range(4):
+        mesh.power_off(node_id)
+    addresses = [mesh.node(n).mac for n in range(4)]
+    await wait_for(
+        lambda: (
+            coordinator.link is None
+            and connection.failing_over
+            and all(
+                connection.policy.cooling_off(a, bluetooth.MONOTONIC_TIME())
+                for a in addresses
+            )
+        ),
+        timeout=10,
+    )
+    # Back-off: by now the next round is seconds away. Node 2 comes back.
+    await wait_for(
+        lambda: bluetooth.MONOTONIC_TIME() - connection._heard[addresses[2]] > 0.3
+    )
+    mesh.power_on(2)
+    await wait_for(lambda: coordinator.link is not None, timeout=1.0)
+    assert coordinator.link.address == addresses[2]
+    await hass.config_entries.async_unload(config_entry.entry_id)

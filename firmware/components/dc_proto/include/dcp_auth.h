@@ -96,8 +96,9 @@ bool dcp_auth_command_mac(const uint8_t session_key[DCP_AUTH_KEY_LEN], uint32_t 
 int dcp_auth_wrap(char *buf, size_t size, const uint8_t session_key[DCP_AUTH_KEY_LEN],
                   uint32_t counter, const uint8_t *cmd, size_t len);
 
-/* Whether a plain command changes a load (its second ':' field is DUTY, RAMP, ON, STOP or OFF, any
- * case), so that a node holding a mesh key refuses it outside a session. */
+/* Whether a plain command changes state (its second ':' field is DUTY, RAMP, ON, STOP or OFF, any
+ * case, or it is an OTA command other than OTA:STATUS), so that a node holding a mesh key refuses
+ * it outside a session. */
 bool dcp_auth_needs_session(const uint8_t *cmd, size_t len);
 
 /* A node without a key (tokens full at now_ms); nonce draws the node nonces. */

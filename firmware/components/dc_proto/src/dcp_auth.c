@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dcp_crypto.h"
+#include "dcp_ota.h"
 #include "dcp_psa.h"
 #include "dcp_reply.h"
 #include "dcp_sb.h"
@@ -255,6 +256,9 @@ bool dcp_auth_needs_session(const uint8_t *cmd, size_t len)
     static const char *const words[] = {"DUTY", "RAMP", "ON", "STOP", "OFF"};
     if (cmd == NULL) {
         return false;
+    }
+    if (dcp_ota_needs_session(cmd, len)) {
+        return true; /* protocol-v1 section 9: OTA:SHA, VER, BEGIN, ABORT */
     }
     size_t start = 0;
     while (start < len && cmd[start] != ':') {
