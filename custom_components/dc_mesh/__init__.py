@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.components import bluetooth
+from homeassistant.components import bluetooth, mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_ADDRESS, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
@@ -16,13 +16,24 @@ from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .connection import unreachable_issue_id
-from .const import CONF_MESH_ID, DOMAIN, HUB_MODEL, MANUFACTURER
+from .const import (
+    CONF_MESH_ID,
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_PUBLISH,
+    CONF_MQTT_RETAIN,
+    DEFAULT_MQTT_BASE_TOPIC,
+    DOMAIN,
+    HUB_MODEL,
+    LOGGER,
+    MANUFACTURER,
+)
 from .coordinator import (
     DcMeshConfigEntry,
     DcMeshCoordinator,
     fallback_issue_id,
     insecure_issue_id,
 )
+from .publisher import MqttPublisher, async_clear_entry
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
@@ -76,6 +87,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
     entry.runtime_data = coordinator
     entry.async_on_unload(coordinator.connection.async_start())
     entry.async_on_unload(coordinator.balancer_control.async_start())
+    if entry.options.get(CONF_MQTT_PUBLISH):
+        await _async_start_publisher(hass, entry, coordinator)
 
     async def _async_stop(_: Event) -> None:
         # HA does not unload entries when it stops: close the GATT link ourselves.
@@ -86,6 +99,38 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _async_start_publisher(
+    hass: HomeAssistant, entry: DcMeshConfigEntry, coordinator: DcMeshCoordinator
+) -> None:
+    """Publish readings to MQTT (the option), once HA's MQTT integration is up."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        LOGGER.warning(
+            "%s: MQTT publishing is on, but Home Assistant's MQTT integration is not "
+            "set up; nothing is published",
+            entry.title,
+        )
+        return
+    publisher = MqttPublisher(
+        hass,
+        entry_id=entry.entry_id,
+        mesh_id=entry.data[CONF_MESH_ID],
+        base_topic=_base_topic(entry),
+        retain=entry.options.get(CONF_MQTT_RETAIN, True),
+        node_device=lambda node_id: dr.async_get(hass).async_get_device_by_identifier(
+            coordinator.node_identifier(node_id), entry.entry_id
+        ),
+        set_duty=coordinator.async_set_duty,
+        set_mesh_duty=coordinator.async_set_mesh_duty,
+    )
+    await publisher.async_start()
+    entry.async_on_unload(publisher.async_stop)
+    coordinator.attach_publisher(publisher)
+
+
+def _base_topic(entry: DcMeshConfigEntry) -> str:
+    return str(entry.options.get(CONF_MQTT_BASE_TOPIC, DEFAULT_MQTT_BASE_TOPIC))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bool:
@@ -101,6 +146,12 @@ async def async_remove_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> N
         insecure_issue_id(entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
+    if entry.options.get(CONF_MQTT_PUBLISH) and "mqtt" in hass.config.components:
+        await async_clear_entry(
+            hass,
+            entry.entry_id,
+            f"{_base_topic(entry).strip('/')}/{entry.data[CONF_MESH_ID]}",
+        )
 
 
 async def async_remove_config_entry_device(

@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -31,7 +32,11 @@ from .const import (
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
     CONF_MESH_KEY,
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_PUBLISH,
+    CONF_MQTT_RETAIN,
     CONF_STALE_TIMEOUT,
+    DEFAULT_MQTT_BASE_TOPIC,
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
     LEGACY_MESH_ID,
@@ -349,12 +354,25 @@ def _entry_key(entry: DcMeshConfigEntry) -> bytes | None:
 class DcMeshOptionsFlow(OptionsFlowWithReload):
     """Staleness timeout, and the advertising nodes that are not part of this mesh."""
 
+    def __init__(self) -> None:
+        """Collect the options of both steps."""
+        self._options: dict[str, Any] = {}
+
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the options."""
+        """Show the options; then MQTT publishing, if HA's MQTT integration is set up."""
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            self._options = dict(user_input)
+            if "mqtt" in self.hass.config.components:
+                return await self.async_step_mqtt()
+            # without HA's MQTT integration the MQTT options stay as they were
+            kept = {
+                key: value
+                for key, value in self.config_entry.options.items()
+                if key in (CONF_MQTT_PUBLISH, CONF_MQTT_BASE_TOPIC, CONF_MQTT_RETAIN)
+            }
+            return self.async_create_entry(data=kept | self._options)
         options = self.config_entry.options
         excluded: list[str] = options.get(CONF_EXCLUDED_ADDRESSES, [])
         labels = {address: address for address in excluded}
@@ -387,4 +405,40 @@ class DcMeshOptionsFlow(OptionsFlowWithReload):
                     ),
                 }
             ),
+        )
+
+    async def async_step_mqtt(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Publish readings to MQTT: on or off, base topic, retained state."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            base = str(user_input[CONF_MQTT_BASE_TOPIC]).strip().strip("/")
+            if not base or any(c in base for c in "#+\0"):
+                errors[CONF_MQTT_BASE_TOPIC] = "invalid_topic"
+            else:
+                return self.async_create_entry(
+                    data=self._options | user_input | {CONF_MQTT_BASE_TOPIC: base}
+                )
+        options = self.config_entry.options
+        return self.async_show_form(
+            step_id="mqtt",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_MQTT_PUBLISH,
+                        default=options.get(CONF_MQTT_PUBLISH, False),
+                    ): BooleanSelector(),
+                    vol.Required(
+                        CONF_MQTT_BASE_TOPIC,
+                        default=options.get(
+                            CONF_MQTT_BASE_TOPIC, DEFAULT_MQTT_BASE_TOPIC
+                        ),
+                    ): TextSelector(),
+                    vol.Required(
+                        CONF_MQTT_RETAIN, default=options.get(CONF_MQTT_RETAIN, True)
+                    ): BooleanSelector(),
+                }
+            ),
+            errors=errors,
         )

@@ -21,6 +21,10 @@ LEGACY_MESH_ID: Final = "legacy"  # all v0.7 nodes of a site form one mesh (see 
 # Options.
 CONF_STALE_TIMEOUT: Final = "stale_timeout"
 CONF_MESH_KEY: Final = "mesh_key"
+CONF_MQTT_PUBLISH: Final = "mqtt_publish"
+CONF_MQTT_BASE_TOPIC: Final = "mqtt_base_topic"
+CONF_MQTT_RETAIN: Final = "mqtt_retain"
+DEFAULT_MQTT_BASE_TOPIC: Final = "dc_mesh"
 CONF_EXCLUDED_ADDRESSES: Final = "excluded_addresses"
 # Polling (not user-configurable). The v0.7 Pi gateway polled every 3 s; one ALL:READ of a
 # 10-node mesh takes about 1-2 s through real mesh hops (each node's reply is a segmented mesh

@@ -51,6 +51,7 @@ from .dcmesh.link import MESH_READY_VENDOR
 from .helpers import translate_errors
 from .models import MeshData, NodeData
 from .power import PowerBalancer
+from .publisher import MqttPublisher
 
 type DcMeshConfigEntry = ConfigEntry[DcMeshCoordinator]
 
@@ -137,6 +138,15 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             cooldown=BALANCER_COOLDOWN,
         )
         self.balancer_control = BalancerController(self)
+        self.publisher: MqttPublisher | None = None
+
+    def attach_publisher(self, publisher: MqttPublisher) -> None:
+        """Publish every reading, and what changed in the mesh, to MQTT."""
+        self.publisher = publisher
+        self.config_entry.async_on_unload(
+            self.async_add_listener(lambda: publisher.publish_mesh(self.data))
+        )
+        publisher.publish_mesh(self.data)
 
     @property
     def hub_identifier(self) -> tuple[str, str]:
@@ -309,6 +319,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 )
         node.reading = reading
         node.last_seen = now
+        if self.publisher is not None:
+            self.publisher.publish_reading(node)
 
     def _update_availability(self) -> None:
         now = dt_util.utcnow()
@@ -432,6 +444,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         """Drop a node the user removed; it comes back as new if it ever answers again."""
         self.data.nodes.pop(node_id, None)
         self._energy_restored.discard(node_id)
+        if self.publisher is not None:
+            self.publisher.clear_node(node_id)
         for forget in self._forget_callbacks:
             forget(node_id)
 

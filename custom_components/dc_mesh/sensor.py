@@ -132,6 +132,27 @@ HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
 )
 
 
+# While MQTT publishing is on: what waits for the broker, and what the bound made it drop.
+MQTT_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
+    DcMeshHubSensorEntityDescription(
+        key="mqtt_outbox",
+        translation_key="mqtt_outbox",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: None,
+        needs_link=False,
+    ),
+    DcMeshHubSensorEntityDescription(
+        key="mqtt_dropped",
+        translation_key="mqtt_dropped",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda data: None,
+        needs_link=False,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: DcMeshConfigEntry,
@@ -143,6 +164,10 @@ async def async_setup_entry(
     async_add_entities(
         DcMeshHubSensor(coordinator, description) for description in HUB_SENSORS
     )
+    if coordinator.publisher is not None:
+        async_add_entities(
+            DcMeshMqttSensor(coordinator, description) for description in MQTT_SENSORS
+        )
     async_add_node_entities(
         entry,
         async_add_entities,
@@ -244,3 +269,17 @@ class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):
     def native_value(self) -> float | int | str | None:
         """The mesh's current value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class DcMeshMqttSensor(DcMeshHubSensor):
+    """The MQTT outbox: messages waiting for the broker, readings dropped (bounded)."""
+
+    @property
+    def native_value(self) -> int | None:
+        """Read at each coordinator update (not at every message)."""
+        publisher = self.coordinator.publisher
+        if publisher is None:
+            return None
+        if self.entity_description.key == "mqtt_outbox":
+            return len(publisher.outbox)
+        return publisher.dropped
