@@ -268,12 +268,9 @@ class MqttPublisher:
         target = message.topic.removeprefix(f"{self._prefix}/").split("/")[0]
         payload = message.payload
         text = payload.decode() if isinstance(payload, bytes) else str(payload)
-        try:
-            duty = int(text.strip())
-            if not 0 <= duty <= 100:
-                raise ValueError
-            node = None if target == "all" else int(target)
-        except ValueError:
+        duty = _duty(text)
+        node = None if target == "all" else _node_id(target)
+        if duty is None or (node is None and target != "all"):
             if (message.topic, text) not in self._bad_commands:
                 self._bad_commands.add((message.topic, text))
                 _LOGGER.warning(
@@ -291,6 +288,16 @@ class MqttPublisher:
             await job
         except HomeAssistantError as err:
             _LOGGER.warning("MQTT command on %s failed: %s", topic, err)
+
+
+def _duty(text: str) -> int | None:
+    """A duty command's payload: a whole number 0..100, else None."""
+    value = text.strip()
+    return int(value) if value.isdigit() and int(value) <= 100 else None
+
+
+def _node_id(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 async def async_clear_entry(hass: HomeAssistant, entry_id: str, prefix: str) -> None:
