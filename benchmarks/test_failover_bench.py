@@ -215,7 +215,9 @@ async def _outage(
     t_up, _ = timeline.first_after(timeline.links_up, ready[0] - 0.001, set())
     await _until(lambda: timeline.readings[-1][0] > t_up)
     t_data, _ = timeline.first_after(timeline.readings, t_up, set())
-    _started, gatt = timeline.connects[back.mac][-1]
+    _started, gatt = max(
+        (c for c in timeline.connects[back.mac] if c[0] < t_up), key=lambda c: c[0]
+    )
     for node in mesh.nodes:
         if node is not back:
             mesh.power_on(node.node_id)

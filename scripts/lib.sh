@@ -17,6 +17,9 @@ NATIVE_VENV="$CACHE_DIR/venv-native"
 DEBIAN_MIRROR="${DC_MESH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # Packages of the chroot: Python 3.14 with headers and a C++ compiler (HA builds some wheels at run
 # time), and the firmware toolchain (host tests with cmocka, the ESP32-C6 RISC-V cross build).
+# Real components of the tests: Debian's Chromium, its WebDriver and a font (tests/browser), and
+# the mosquitto MQTT broker (tests of MQTT publishing).
+TEST_PACKAGES="chromium chromium-driver fonts-dejavu-core mosquitto"
 CHROOT_PACKAGES="python3,python3-venv,python3-dev,g++,make,cmake,git,ca-certificates,libcmocka-dev,gcc-riscv64-unknown-elf,picolibc-riscv64-unknown-elf,clang,llvm,libclang-rt-dev"
 
 log() { printf '\033[1m[dc-mesh]\033[0m %s\n' "$*" >&2; }

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
+from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
@@ -36,6 +37,10 @@ from .const import (
     POLL_INTERVAL_PER_EXTRA_NODE,
     RELAY_STALE_AFTER,
 )
+
+# INFO's uptime is whole seconds and comes through the mesh: a boot time that moves less than
+# this is the same boot.
+BOOT_JITTER = timedelta(seconds=30)
 from .dcmesh import (
     DcMeshError,
     DcMeshLink,
@@ -278,8 +283,20 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         """Store a node's INFO (v1) and keep its device's versions current."""
         node = self._node(info.node_id)
         node.info = info
+        now = dt_util.utcnow()
         if not node.is_sensor:  # a relay answers INFO and nothing else
-            node.last_seen = dt_util.utcnow()
+            node.last_seen = now
+        booted = now - timedelta(seconds=info.uptime)
+        # UP has whole seconds and arrives after a mesh hop: only a real jump is a boot
+        if node.booted_at is None or abs(booted - node.booted_at) > BOOT_JITTER:
+            if node.booted_at is not None and booted > node.booted_at:
+                LOGGER.info(
+                    "Node %s of %s restarted (up for %s s)",
+                    node.node_id,
+                    self.config_entry.title,
+                    info.uptime,
+                )
+            node.booted_at = booted
         self._update_device(node)
 
     def _update_device(self, node: NodeData) -> None:
@@ -325,6 +342,12 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
     def _update_availability(self) -> None:
         now = dt_util.utcnow()
         for node in self.data.nodes.values():
+            if node.address is not None and (
+                heard := bluetooth.async_last_service_info(
+                    self.hass, node.address, connectable=False
+                )
+            ):
+                node.rssi = heard.rssi
             timeout = self.stale_timeout if node.is_sensor else RELAY_STALE_AFTER
             fresh = (
                 self.data.connected

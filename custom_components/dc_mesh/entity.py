@@ -45,9 +45,29 @@ def async_add_node_entities(
 
 
 class DcMeshEntity(CoordinatorEntity[DcMeshCoordinator]):
-    """Common base."""
+    """Common base: an entity writes its state only when what it shows changed.
+
+    A mesh update touches one node or a few; rewriting every entity of the mesh at each
+    one (~9 per node) would cost Home Assistant work (state machine, recorder, open
+    dashboards) proportional to the mesh, not to what changed.
+    """
 
     _attr_has_entity_name = True
+    _shown: tuple[object, ...] | None = None
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        shown = (
+            self.available,
+            self.state,
+            self.capability_attributes,
+            self.state_attributes,
+            self.extra_state_attributes,
+        )
+        if shown == self._shown:
+            return
+        self._shown = shown
+        super()._handle_coordinator_update()
 
 
 class DcMeshHubEntity(DcMeshEntity):

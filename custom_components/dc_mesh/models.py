@@ -21,6 +21,9 @@ class NodeData:
     available: bool = False
     # The node's own Bluetooth address, once its advertisement or the link told it.
     address: str | None = None
+    # v1 health, from INFO and the node's advertisements: when it last booted, its signal.
+    booted_at: datetime | None = None
+    rssi: int | None = None
 
     @property
     def is_sensor(self) -> bool:

@@ -16,10 +16,12 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
+    UnitOfInformation,
     UnitOfPower,
 )
 from homeassistant.core import HomeAssistant, callback
@@ -87,11 +89,43 @@ NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
     ),
 )
 
-FIRMWARE_SENSOR = DcMeshNodeSensorEntityDescription(
-    key="firmware",
-    translation_key="firmware",
-    entity_category=EntityCategory.DIAGNOSTIC,
-    value_fn=lambda node: node.info.firmware if node.info else None,
+# Health of a v1 node (it answers INFO): firmware, when it last booted (a timestamp, so
+# reboots show in its history), free heap and the signal of its advertisements (both noisy:
+# off by default).
+INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
+    DcMeshNodeSensorEntityDescription(
+        key="firmware",
+        translation_key="firmware",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node: node.info.firmware if node.info else None,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="last_boot",
+        translation_key="last_boot",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node: node.booted_at,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="free_heap",
+        translation_key="free_heap",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.KILOBYTES,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda node: node.info.free_heap if node.info else None,
+    ),
+    DcMeshNodeSensorEntityDescription(
+        key="signal",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda node: node.rssi,
+    ),
 )
 
 # Stored in kWh (restored totals stay comparable), shown in Wh: a few-watt load visibly counts.
@@ -184,7 +218,10 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         lambda: (n.node_id for n in coordinator.data.nodes.values() if n.info),
-        lambda node_id: [DcMeshNodeSensor(coordinator, node_id, FIRMWARE_SENSOR)],
+        lambda node_id: [
+            DcMeshNodeSensor(coordinator, node_id, description)
+            for description in INFO_SENSORS
+        ],
     )
 
 

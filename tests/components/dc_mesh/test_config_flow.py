@@ -18,6 +18,9 @@ from custom_components.dc_mesh.const import (
     CONF_EXCLUDED_ADDRESSES,
     CONF_MESH_ID,
     CONF_MESH_KEY,
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_PUBLISH,
+    CONF_MQTT_RETAIN,
     CONF_STALE_TIMEOUT,
     DOMAIN,
 )
@@ -419,3 +422,43 @@ async def test_mesh_membership_rules(hass: HomeAssistant, mesh: Mesh) -> None:
     assert mesh_id_of(_with_service_data(info, None)) == "legacy"
     # Service data we cannot read (a later format, garbage) is no v0.7 node: no mesh.
     assert mesh_id_of(_with_service_data(info, b"\x07")) is None
+
+
+async def test_options_turn_mqtt_publishing_on(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """With HA's MQTT integration set up, the options have an "mqtt" step.
+
+    (Publishing itself, against a real broker, is in test_mqtt.py.)
+    """
+    hass.config.components.add("mqtt")
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_STALE_TIMEOUT: 60}
+    )
+    assert result["step_id"] == "mqtt"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_MQTT_PUBLISH: True,
+            CONF_MQTT_BASE_TOPIC: "site/#",
+            CONF_MQTT_RETAIN: False,
+        },
+    )
+    assert result["errors"] == {CONF_MQTT_BASE_TOPIC: "invalid_topic"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_MQTT_PUBLISH: True,
+            CONF_MQTT_BASE_TOPIC: "/site/",
+            CONF_MQTT_RETAIN: False,
+        },
+    )
+    assert loaded_entry.options == {
+        CONF_STALE_TIMEOUT: 60,
+        CONF_EXCLUDED_ADDRESSES: [],
+        CONF_MQTT_PUBLISH: True,
+        CONF_MQTT_BASE_TOPIC: "site",
+        CONF_MQTT_RETAIN: False,
+    }
+    await hass.async_block_till_done()  # reloaded

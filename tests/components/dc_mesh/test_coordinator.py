@@ -3,12 +3,15 @@ availability logging, repairs, bad notifications and translated errors."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 import logging
+from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import TickingDateTimeFactory
-from homeassistant.core import HomeAssistant, State
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
+from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     device_registry as dr,
@@ -206,3 +209,65 @@ async def test_commands_while_disconnected_raise_translated_error(
     with pytest.raises(HomeAssistantError) as err:
         await coordinator.async_set_duty(1, 300)
     assert err.value.translation_key == "invalid_duty"
+
+
+async def test_an_update_writes_only_the_entities_that_changed(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """Home Assistant's work follows what changed, not the size of the mesh."""
+    coordinator = loaded_entry.runtime_data
+    entity_ids = {
+        entry.entity_id
+        for entry in er.async_entries_for_config_entry(
+            er.async_get(hass), loaded_entry.entry_id
+        )
+    }
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    events: dict[str, list[str]] = {EVENT_STATE_CHANGED: [], EVENT_STATE_REPORTED: []}
+
+    @callback
+    def ours(data: Mapping[str, Any]) -> bool:
+        return data["entity_id"] in entity_ids
+
+    @callback
+    def record(event: Event) -> None:
+        events[event.event_type].append(event.data["entity_id"])
+
+    unsubs = [hass.bus.async_listen(kind, record, event_filter=ours) for kind in events]
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    for unsub in unsubs:
+        unsub()
+    # no entity is rewritten with what it already shows (a state_reported event)
+    assert events[EVENT_STATE_REPORTED] == []
+    changed = events[EVENT_STATE_CHANGED]
+    assert changed  # the readings moved (sensor noise, energy)
+    static = ("button.", "select.", "number.", "switch.", "binary_sensor.")
+    assert not [e for e in changed if e.startswith(static)]
+
+
+async def test_node_health_shows_a_reboot(
+    hass: HomeAssistant,
+    freezer: TickingDateTimeFactory,  # before the mesh: its nodes boot on the moved clock
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """v1 nodes: last boot is a timestamp (reboots show in its history) and is logged."""
+    caplog.set_level(logging.INFO, logger="custom_components.dc_mesh")
+    key = mesh_unique_id(mesh)
+    boot = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{key}_1_last_boot"
+    )
+    assert boot is not None
+    before = hass.states.get(boot).state
+    await advance(hass, freezer, 400)  # INFO is asked again every 5 minutes
+    assert hass.states.get(boot).state == before  # same boot, uptime grew
+    mesh.power_off(1)
+    await advance(hass, freezer, 5)
+    mesh.power_on(1)
+    await advance(hass, freezer, 1)
+    await advance(hass, freezer, 400)
+    assert hass.states.get(boot).state > before
+    assert f"Node 1 of {loaded_entry.title} restarted" in caplog.text

@@ -31,7 +31,8 @@ def test_manifest_follows_hassfest() -> None:
     assert manifest["integration_type"] == "hub"
     assert manifest["iot_class"] in {"local_polling", "local_push"}
     assert manifest["dependencies"] == ["bluetooth_adapters"]
-    assert "after_dependencies" not in manifest  # MQTT comes with MQTT publishing
+    # MQTT publishing uses HA's MQTT integration when it is there (no hard dependency)
+    assert manifest["after_dependencies"] == ["mqtt"]
     assert {"local_name": "DC-Monitor*"} in manifest["bluetooth"]
     uuids = [m["service_uuid"] for m in manifest["bluetooth"] if "service_uuid" in m]
     assert uuids == ["0000dc01-0000-1000-8000-00805f9b34fb"]

@@ -5,7 +5,7 @@ Regenerate with `scripts/run python -m pytest tests/components/dc_mesh/test_snap
 
 The simulated mesh is deterministic for its seed except for timing, so the measurement noise
 is switched off and the values that depend on when readings arrived (last seen, energy) are
-set to fixed ones before the states are taken.
+set to fixed ones before the states are taken (boot time and signal too).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from simulator.mesh import Mesh
 
 LAST_SEEN = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ENERGY_KWH = 0.0123  # shown as 12.3 Wh
+BOOTED_AT = datetime(2026, 1, 1, 11, 0, tzinfo=UTC)
+RSSI = -61
 
 
 @pytest.fixture
@@ -88,6 +90,10 @@ def _fix_timing(entry: MockConfigEntry) -> None:
             node.last_seen = LAST_SEEN
         if node.energy_kwh is not None:
             node.energy_kwh = ENERGY_KWH
+        if node.booted_at is not None:
+            node.booted_at = BOOTED_AT
+        if node.rssi is not None:
+            node.rssi = RSSI  # the simulated radio adds noise
     coordinator.async_update_listeners()
 
 
