@@ -37,10 +37,6 @@ from .const import (
     POLL_INTERVAL_PER_EXTRA_NODE,
     RELAY_STALE_AFTER,
 )
-
-# INFO's uptime is whole seconds and comes through the mesh: a boot time that moves less than
-# this is the same boot.
-BOOT_JITTER = timedelta(seconds=30)
 from .dcmesh import (
     DcMeshError,
     DcMeshLink,
@@ -57,6 +53,10 @@ from .helpers import translate_errors
 from .models import MeshData, NodeData
 from .power import PowerBalancer
 from .publisher import MqttPublisher
+
+# INFO's uptime is whole seconds and comes through the mesh: a boot time that moves less than
+# this is the same boot.
+BOOT_JITTER = timedelta(seconds=30)
 
 type DcMeshConfigEntry = ConfigEntry[DcMeshCoordinator]
 
