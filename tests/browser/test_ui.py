@@ -8,11 +8,15 @@ WebDriver. The checks read Home Assistant's REST API, as the frontend's own stat
 from __future__ import annotations
 
 from collections.abc import Callable
+import os
+from pathlib import Path
+import re
 import time
 from typing import Any
 
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+import yaml
 
 from .conftest import HomeAssistant
 
@@ -176,3 +180,41 @@ def test_add_mesh_and_set_a_duty_in_the_browser(
         timeout=30,
     )
     assert _toasts(browser) == []
+
+    # `scripts/screenshots`: the pictures of the README, taken from this running product.
+    if shots := os.environ.get("DC_MESH_SCREENSHOTS"):
+        _screenshots(browser, ha, Path(shots), device_id)
+
+
+def _screenshots(
+    browser: WebDriver, ha: HomeAssistant, folder: Path, device_id: str
+) -> None:
+    """The device page, and the README's dashboard created through the frontend's API."""
+    folder.mkdir(parents=True, exist_ok=True)
+    time.sleep(2)  # the slider's and the power sensor's new values settle on the page
+    browser.save_screenshot(str(folder / "device-page.png"))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"## Dashboard.*?```yaml\n(.*?)```", readme, re.DOTALL)
+    assert block is not None, "the README has no dashboard YAML"
+    mesh_id = ha.template(
+        "{{ states.sensor | map(attribute='entity_id') | select('search', '_total_power') | first }}"
+    )
+    config = yaml.safe_load(block.group(1).replace("1a2b3c4d", mesh_id.split("_")[2]))
+    browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const hass = document.querySelector('home-assistant').hass;"
+        "hass.callWS({type: 'lovelace/dashboards/create', url_path: 'dc-loads',"
+        " title: 'DC loads', mode: 'storage', show_in_sidebar: true})"
+        ".catch(() => null)"
+        ".then(() => hass.callWS({type: 'lovelace/config/save', url_path: 'dc-loads',"
+        " config: arguments[0]}))"
+        ".then(() => done(true), (error) => done(String(error)));",
+        config,
+    )
+    browser.get(f"{ha.url}/dc-loads/0")
+    _until(
+        "the dashboard's cards",
+        lambda: _deep(browser, "return deep('hui-gauge-card').length > 0;"),
+    )
+    time.sleep(3)  # charts draw
+    browser.save_screenshot(str(folder / "dashboard.png"))
