@@ -21,6 +21,8 @@ LEGACY_MESH_ID: Final = "legacy"  # all v0.7 nodes of a site form one mesh (see 
 # Options.
 CONF_STALE_TIMEOUT: Final = "stale_timeout"
 CONF_MESH_KEY: Final = "mesh_key"
+# Fired when a v1 node reports a new boot (its INFO uptime); shown in the logbook.
+EVENT_NODE_RESTARTED: Final = "dc_mesh_node_restarted"
 CONF_MQTT_PUBLISH: Final = "mqtt_publish"
 CONF_MQTT_BASE_TOPIC: Final = "mqtt_base_topic"
 CONF_MQTT_RETAIN: Final = "mqtt_retain"

@@ -30,6 +30,7 @@ from .const import (
     DEFAULT_BUDGET_W,
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
+    EVENT_NODE_RESTARTED,
     INFO_INTERVAL,
     LOGGER,
     POLL_INTERVAL_BASE,
@@ -296,8 +297,25 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                     self.config_entry.title,
                     info.uptime,
                 )
+                self._fire_restarted(node, info.uptime)
             node.booted_at = booted
         self._update_device(node)
+
+    def _fire_restarted(self, node: NodeData, uptime: int) -> None:
+        """A node restarted: an event the logbook shows on the node's device."""
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            self.node_identifier(node.node_id), self.config_entry.entry_id
+        )
+        if device is None:
+            return
+        self.hass.bus.async_fire(
+            EVENT_NODE_RESTARTED,
+            {
+                "device_id": device.id,
+                "name": device.name_by_user or device.name or str(node.node_id),
+                "uptime": uptime,
+            },
+        )
 
     def _update_device(self, node: NodeData) -> None:
         registry = dr.async_get(self.hass)

@@ -21,11 +21,16 @@ from homeassistant.helpers import (
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_capture_events,
     mock_restore_cache_with_extra_data,
 )
 
 from custom_components.dc_mesh import async_remove_config_entry_device
-from custom_components.dc_mesh.const import DEFAULT_STALE_TIMEOUT, DOMAIN
+from custom_components.dc_mesh.const import (
+    DEFAULT_STALE_TIMEOUT,
+    DOMAIN,
+    EVENT_NODE_RESTARTED,
+)
 from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming
 from simulator.mesh import ChunkFaults, Mesh
 
@@ -262,6 +267,7 @@ async def test_node_health_shows_a_reboot(
     )
     assert boot is not None
     before = hass.states.get(boot).state
+    restarts = async_capture_events(hass, EVENT_NODE_RESTARTED)
     await advance(hass, freezer, 400)  # INFO is asked again every 5 minutes
     assert hass.states.get(boot).state == before  # same boot, uptime grew
     mesh.power_off(1)
@@ -271,3 +277,20 @@ async def test_node_health_shows_a_reboot(
     await advance(hass, freezer, 400)
     assert hass.states.get(boot).state > before
     assert f"Node 1 of {loaded_entry.title} restarted" in caplog.text
+    assert [e.data["name"] for e in restarts] == [f"{loaded_entry.title} node 1"]
+
+
+async def test_logbook_describes_a_restart(hass: HomeAssistant) -> None:
+    from custom_components.dc_mesh.logbook import async_describe_events
+
+    described: dict[str, Any] = {}
+    async_describe_events(
+        hass, lambda domain, event, describe: described.update({event: describe})
+    )
+    event = Event(
+        EVENT_NODE_RESTARTED, {"device_id": "d", "name": "Pump", "uptime": 12}
+    )
+    assert described[EVENT_NODE_RESTARTED](event) == {
+        "name": "Pump",
+        "message": "restarted (up for 12 s when it reported)",
+    }
