@@ -133,9 +133,12 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._link_unsub: Callable[[], None] | None = None
         self._infos_at: datetime | None = None
         self._polling = False
-        self._connecting_in_poll = (
-            False  # a poll connects: it reads the new link itself
-        )
+        # A poll that connects reads the new link itself (no extra refresh).
+        self._connecting_in_poll = False
+        # Node ids whose data changed, while listeners are told about pushed readings;
+        # None (every other update: polls, commands, link changes): anything may have.
+        self.changed_nodes: set[int] | None = None
+        self._pushed: set[int] = set()
         self._unavailable_logged: set[int] = set()
         self.balancer = PowerBalancer(
             budget_mw=DEFAULT_BUDGET_W * 1000,
@@ -218,6 +221,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             return
         else:
             return
+        if isinstance(event, Reading | NodeInfo):
+            self._pushed.add(event.node_id)
         if not self._polling and self._push_unsub is None:
             self._push_unsub = async_call_later(
                 self.hass, PUSH_COALESCE_SECONDS, HassJob(self._flush_push)
@@ -225,9 +230,14 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
 
     @callback
     def _flush_push(self, _now: datetime) -> None:
+        """Publish pushed readings: only the entities of the nodes that sent one."""
         self._push_unsub = None
         self._update_availability()
-        self.async_update_listeners()
+        self.changed_nodes, self._pushed = self._pushed, set()
+        try:
+            self.async_update_listeners()
+        finally:
+            self.changed_nodes = None
 
     def _show_insecure(self, insecure: bool) -> None:
         """Warn, as a repair issue, while the gateway takes commands without a session."""
@@ -375,6 +385,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             if fresh == node.available:
                 continue
             node.available = fresh
+            self._pushed.add(node.node_id)
             if not fresh and node.last_seen is not None and self.data.connected:
                 LOGGER.info(
                     "Node %s of %s has not answered for %s: unavailable",

@@ -113,6 +113,13 @@ class DcMeshNodeEntity(DcMeshEntity):
                 (CONNECTION_BLUETOOTH, node.address)
             }
 
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        changed = self.coordinator.changed_nodes
+        if changed is not None and self.node_id not in changed:
+            return  # pushed readings of other nodes
+        super()._handle_coordinator_update()
+
     @property
     def node(self) -> NodeData:
         """This entity's node (an empty, unavailable one once the user removed it)."""
