@@ -36,6 +36,7 @@ from .mesh import (
     LinkLostError,
     Mesh,
 )
+from .ota import OTA_CHAR_UUID
 
 if TYPE_CHECKING:
     from bleak.args import SizedBuffer
@@ -63,8 +64,11 @@ def discover(mesh: Mesh) -> list[tuple[BLEDevice, AdvertisementData]]:
     return found
 
 
-def build_services(*, stale: bool) -> BleakGATTServiceCollection:
-    """Build the GATT table of a universal node (without 0xDC02/0xDC03 when stale)."""
+def build_services(*, stale: bool, ota: bool = False) -> BleakGATTServiceCollection:
+    """Build the GATT table of a universal node (without 0xDC02/0xDC03 when stale).
+
+    `ota`: the node has the firmware update data characteristic 0xDC04.
+    """
     services = BleakGATTServiceCollection()
     service = BleakGATTService(None, 10, wire.SERVICE_UUID)
     services.add_service(service)
@@ -79,6 +83,16 @@ def build_services(*, stale: bool) -> BleakGATTServiceCollection:
         None, 15, wire.COMMAND_CHAR_UUID, ["write"], lambda: MTU - 3, service
     )
     services.add_characteristic(command)
+    if ota:
+        data_in = BleakGATTCharacteristic(
+            None,
+            17,
+            OTA_CHAR_UUID,
+            ["write-without-response", "write"],
+            lambda: MTU - 3,
+            service,
+        )
+        services.add_characteristic(data_in)
     return services
 
 
@@ -119,7 +133,7 @@ class SimBleakBackend(BaseBleakClient):
     @property
     @override
     def mtu_size(self) -> int:
-        return MTU
+        return self._session.mtu if self._session is not None else MTU
 
     @property
     @override
@@ -137,7 +151,9 @@ class SimBleakBackend(BaseBleakClient):
             raise BleakError(f"{self.address}: failed to connect: {err}") from err
         session.on_lost = self._on_lost
         self._session = session
-        self.services = build_services(stale=session.node.faults.stale_cache)
+        self.services = build_services(
+            stale=session.node.faults.stale_cache, ota=session.node.ota is not None
+        )
 
     @override
     async def disconnect(self) -> None:
@@ -185,6 +201,15 @@ class SimBleakBackend(BaseBleakClient):
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
+        if characteristic.uuid == OTA_CHAR_UUID:
+            session = self._require(characteristic.uuid, OTA_CHAR_UUID)
+            try:
+                await session.write_data(bytes(data), response=response)
+            except AttError as err:
+                raise BleakGATTProtocolError(err.code) from err
+            except LinkLostError as err:
+                raise BleakError(f"{self.address}: {err}") from err
+            return
         session = self._require(characteristic.uuid, wire.COMMAND_CHAR_UUID)
         try:
             await session.write(bytes(data))

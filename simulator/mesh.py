@@ -55,13 +55,15 @@ from collections import deque
 import contextlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+import itertools
+import math
 import random
 import time
 from typing import TYPE_CHECKING, Literal
 
 from custom_components.dc_mesh.dcmesh.auth import derive_mesh_key
 
-from . import wire
+from . import ota, wire
 from .auth import RateLimiter, SessionState, authorise
 from .physics import Load
 
@@ -114,6 +116,28 @@ class Latencies:
     # update, which asks for a 600 ms supervision timeout (protocol section 8)
     central_accepts_updates: bool = True
     monitor_stop_wait: float = 3.0
+    # Firmware update (protocol section 9). The link carries writes without response in
+    # connection events: `packets_per_event` ATT PDUs every `conn_interval` (section 8: the
+    # node asks for 30..50 ms; BlueZ connects at 30 ms, its le_conn_min_interval). At the
+    # v1 firmware's ATT MTU of 23 a PDU carries 16 image bytes, so the default link moves
+    # 4 x 16 B / 30 ms = 2133 B/s of image data. A client's write returns once its PDU is in
+    # the controller's buffer of `tx_buffer` PDUs (HCI flow control of a local adapter).
+    conn_interval: float = 0.030
+    packets_per_event: int = 4
+    tx_buffer: int = 8
+    # ESP32-C6 SPI flash through esp_ota_*: esp_ota_begin erases the slot up front (64 KB
+    # block erases, ~150-200 ms each: ~300 KB/s; ESP-IDF's own performance floor for
+    # 4 KB sector erases is 44-50 KB/s at 70 % of the slowest chip seen,
+    # components/idf_test/include/*/idf_performance_target.h), then each in-order chunk is
+    # one esp_partition_write: a fixed ~60 us per call plus ~500 KB/s (the same file's floor
+    # for 2 KB writes is 300-750 KB/s, for 4-byte writes 16-48 KB/s). A 16-byte chunk so
+    # takes 92 us (174 KB/s); a 1.2 MB image 4 s of erase and 7 s of writes (~110 KB/s).
+    flash_erase_rate: float = 300_000.0
+    flash_write_rate: float = 500_000.0
+    flash_write_overhead: float = 60e-6
+    ota_reboot: float = 1.0  # OTA:DONE -> esp_restart
+    ota_selftest: float = 3.0  # a good new image passes its self-test after this
+    ota_selftest_timeout: float = 120.0  # a bad one rolls back after this
 
     @classmethod
     def realistic(cls) -> Latencies:
@@ -150,6 +174,15 @@ class Latencies:
             onoff_timeout=0.04,
             fallback_gap=0.004,
             monitor_stop_wait=0.06,
+            conn_interval=0.001,
+            packets_per_event=8,
+            tx_buffer=16,
+            flash_erase_rate=1e9,
+            flash_write_rate=1e9,
+            flash_write_overhead=0.0,
+            ota_reboot=0.005,
+            ota_selftest=0.005,
+            ota_selftest_timeout=0.03,
         )
 
 
@@ -188,6 +221,7 @@ class AttError(SimError):
 
 
 ATT_INVALID_ATTRIBUTE_VALUE_LENGTH = 0x0D
+ATT_WRITE_NOT_PERMITTED = 0x03
 MAX_V07_NODE_ID = 250
 
 
@@ -213,11 +247,100 @@ class GattSession:
         self._lost = asyncio.Event()
         self.auth = SessionState()  # its session ends with the connection
         self.supervision_timeout = node.mesh.latencies.supervision_timeout
+        # firmware update: the connection's id (never reused) and its link model
+        self.conn_id = node.mesh.next_conn_id()
+        self.mtu = node.att_mtu
+        self._tx_origin = asyncio.get_running_loop().time()
+        self._tx_event = -1
+        self._tx_count = 0
+        self._tx_pending: deque[float] = deque()  # departure times of buffered PDUs
+        self._in_air: deque[tuple[bytes, bool]] = deque()  # PDU, lost on the way
+        self.data_writes = 0  # writes to 0xDC04 that reached the node
+        self.data_dropped = 0  # writes to 0xDC04 a proxy-like fault dropped
+
+    def _departure(self) -> float:
+        """The connection event that carries the next PDU (loop time)."""
+        latencies = self.node.mesh.latencies
+        now = asyncio.get_running_loop().time()
+        event = max(
+            self._tx_event, math.ceil((now - self._tx_origin) / latencies.conn_interval)
+        )
+        if event == self._tx_event and self._tx_count >= latencies.packets_per_event:
+            event += 1
+        if event != self._tx_event:
+            self._tx_event, self._tx_count = event, 0
+        self._tx_count += 1
+        # PDUs of one event follow each other (strictly later: timers keep their order)
+        spacing = latencies.conn_interval / (4 * latencies.packets_per_event)
+        return (
+            self._tx_origin
+            + event * latencies.conn_interval
+            + (self._tx_count - 1) * spacing
+        )
+
+    async def _wait_for_buffer(self, free: int) -> None:
+        """Wait until at most `tx_buffer - free` PDUs wait in the controller."""
+        loop = asyncio.get_running_loop()
+        limit = self.node.mesh.latencies.tx_buffer - free
+        while True:
+            now = loop.time()
+            while self._tx_pending and self._tx_pending[0] <= now:
+                self._tx_pending.popleft()
+            if len(self._tx_pending) <= limit:
+                return
+            await asyncio.sleep(self._tx_pending[0] - now)
+            self._check()
+
+    async def write_data(self, data: bytes, *, response: bool) -> None:
+        """Write to 0xDC04 (firmware update data), with or without response.
+
+        Without response the write returns once its PDU is buffered; the PDU reaches the node
+        in its connection event, unless a proxy-like fault drops it. With response the write
+        returns after the node's response (the next event).
+        """
+        self._check()
+        if self.node.ota is None:
+            raise AttError(ATT_WRITE_NOT_PERMITTED)
+        if len(data) > self.mtu - 3 or len(data) > ota.WRITE_MAX:
+            raise AttError(ATT_INVALID_ATTRIBUTE_VALUE_LENGTH)
+        await self._wait_for_buffer(1)
+        loop = asyncio.get_running_loop()
+        departure = self._departure()
+        self._tx_pending.append(departure)
+        node = self.node
+        dropped = not response and node.mesh.rng.random() < node.faults.ota_drop
+        # PDUs arrive in the order they were written, whatever order equal timers run in
+        self._in_air.append((bytes(data), dropped))
+
+        def arrive() -> None:
+            pdu, lost = self._in_air.popleft()
+            if not self.connected or not node.powered:
+                return
+            if lost:
+                self.data_dropped += 1
+                return
+            self.data_writes += 1
+            node.ota_chunk(self, pdu)
+
+        node.mesh.schedule(departure - loop.time(), arrive)
+        if response:
+            await asyncio.sleep(
+                departure + node.mesh.latencies.conn_interval - loop.time()
+            )
+            self._check()
 
     async def write(self, data: bytes) -> None:
         """Write a command to 0xDC03 (write with response)."""
         self._check()
-        await asyncio.sleep(self.node.mesh.draw(self.node.mesh.latencies.gatt_write))
+        if self._tx_pending:
+            # one ATT bearer: during an update the request takes the next free PDU slot
+            # after the buffered writes, and the node takes it in that order
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, self._departure() - loop.time()))
+        else:
+            await asyncio.sleep(
+                self.node.mesh.draw(self.node.mesh.latencies.gatt_write)
+            )
         self._check()
         if not self.node.powered:  # no write response ever comes
             with contextlib.suppress(TimeoutError):
@@ -290,6 +413,8 @@ class GattSession:
             self.node.sessions.remove(self)
             if not self.node.v07:  # v0.7 keeps polling with nobody listening
                 self.node.stop_monitor()
+        if self.node.ota is not None:
+            self.node.ota.conn_closed(self.conn_id)
         self.node.mesh.changed()
 
     def _check(self) -> None:
@@ -307,6 +432,8 @@ class _Faults:
     next_send_error: SendError | None = None
     stale_cache: bool = False
     missed_group_messages: int = 0
+    ota_drop: float = 0.0  # share of 0xDC04 writes without response lost on the way
+    ota_disconnect_at: float | None = None  # drop the link once this share is received
 
 
 class Node:
@@ -368,6 +495,18 @@ class Node:
         self._queue: deque[tuple[int, str, str | None]] = deque()  # dst, payload, SENT
         self._monitor_waiting = False  # v0.7 monitor_waiting_response
         self._onoff_timeouts: dict[int, asyncio.Handle] = {}  # v0.7 OnOff client
+        # firmware update (section 9): v1 universal nodes of a mesh built with `ota`
+        self.att_mtu = 23  # ESP-BLE-MESH's preferred MTU (DCM_OTA_ATT_MTU)
+        self.flash = ota.Flash(project=ota.PROJECTS[role.value])
+        self.ota: ota.OtaReceiver | None = None
+        if mesh.ota and profile is Profile.V1 and role is Role.UNIVERSAL:
+            self.ota = self._new_receiver()
+        self.pending_verify = False  # a new image on trial (before its self-test)
+        self.previous_firmware: str | None = None
+        self.ota_log: list[str] = []  # "installed x.y.z", "rolled back to x.y.z"
+        self._ota_queue: deque[tuple[bool, GattSession | None, bytes]] = deque()
+        self._ota_backlog: deque[float] = deque()  # when queued chunks are written
+        self._ota_busy = False
 
     @property
     def v07(self) -> bool:
@@ -472,6 +611,8 @@ class Node:
         capabilities = 0x0003 if self.role is Role.UNIVERSAL else 0x0001
         if self.requires_session:
             capabilities |= 0x0004
+        if self.ota is not None:
+            capabilities |= ota.CAP_OTA
         return (
             f"NODE{self.node_id}:INFO:FW:{self.firmware},HW:{self.hardware},"
             f"ROLE:{self.role.value},CAP:{capabilities:04X},UP:{self.uptime},"
@@ -576,6 +717,14 @@ class Node:
         return self.nonces.popleft() if self.nonces else self.mesh.key_rng.randbytes(8)
 
     def _handle_write_v1(self, raw: bytes, session: GattSession | None) -> None:
+        if (
+            self.ota is not None
+            and self.mesh_key is not None
+            and ota.needs_session(raw)
+        ):
+            # section 9.2: written plainly, every OTA command but STATUS is refused
+            self._ota_answer(session, "ERROR:AUTH:REQUIRED")
+            return
         if self.mesh_key is not None:  # kept (NVS) while the models are unbound
 
             def answer(line: str) -> None:
@@ -595,6 +744,9 @@ class Node:
             if authorised is None:
                 return
             raw = authorised
+        if self.ota is not None and ota.is_command(raw):
+            self._ota_enqueue(True, session, raw)  # never goes over the mesh
+            return
         try:
             command = wire.parse_command(raw, info_supported=True)
         except wire.CommandRejectedError as rejected:
@@ -844,6 +996,132 @@ class Node:
             self.mesh.latencies.onoff_timeout, timeout
         )
 
+    # --- firmware update (section 9) -------------------------------------------------
+
+    def _new_receiver(self) -> ota.OtaReceiver:
+        return ota.OtaReceiver(self.flash, role=self.role.value, hardware=self.hardware)
+
+    def _ota_answer(self, session: GattSession | None, line: str) -> None:
+        if session is None:
+            self.notify(line)
+        elif session in self.sessions:
+            self.notify_session(session, line)
+
+    def ota_chunk(self, session: GattSession, data: bytes) -> None:
+        """A write to 0xDC04 reached the node: into the app task's queue (16 slots)."""
+        if self.ota is None:
+            return
+        # the queue as the firmware's clock sees it (not this process's scheduling lag)
+        now = self.mesh.event_now()
+        latencies = self.mesh.latencies
+        while self._ota_backlog and self._ota_backlog[0] <= now:
+            self._ota_backlog.popleft()
+        if len(self._ota_backlog) >= ota.APP_QUEUE_SLOTS:
+            return  # a full queue drops the chunk (firmware gatt_svc.c)
+        start = max(now, self._ota_backlog[-1]) if self._ota_backlog else now
+        cost = latencies.flash_write_overhead + len(data) / latencies.flash_write_rate
+        self._ota_backlog.append(start + cost)
+        self._ota_enqueue(False, session, data)
+
+    def _ota_enqueue(
+        self, is_command: bool, session: GattSession | None, data: bytes
+    ) -> None:
+        self._ota_queue.append((is_command, session, data))
+        if not self._ota_busy:
+            self._ota_busy = True
+            self.mesh.schedule(0.0, self._ota_step)
+
+    def _ota_step(self) -> None:
+        """The app task: one command or chunk at a time, as long as the flash takes."""
+        receiver = self.ota
+        if receiver is None or not self._ota_queue or not self.powered:
+            self._ota_busy = False
+            return
+        is_command, session, data = self._ota_queue.popleft()
+        conn = session.conn_id if session is not None else 0
+        erases, written = self.flash.erases, self.flash.written
+        if is_command:
+            result = receiver.command(conn, data)
+        else:
+            result = receiver.data(conn, data)
+        latencies = self.mesh.latencies
+        cost = 0.0
+        if self.flash.erases != erases:
+            cost += len(self.flash.data) / latencies.flash_erase_rate
+        if (grown := self.flash.written - written) > 0:
+            cost += latencies.flash_write_overhead + grown / latencies.flash_write_rate
+        self._ota_disconnect_check(receiver)
+        epoch = self.epoch
+
+        def done() -> None:
+            if epoch != self.epoch:
+                return
+            if result.reply is not None:
+                self._ota_answer(session, result.reply)
+            if result.reboot:
+                self.mesh.schedule(latencies.ota_reboot, self._ota_restart)
+            self._ota_step()
+
+        self.mesh.schedule(cost, done)
+
+    def _ota_disconnect_check(self, receiver: ota.OtaReceiver) -> None:
+        share = self.faults.ota_disconnect_at
+        if share is None or receiver.state is not ota.State.RECEIVING:
+            return
+        if receiver.next >= share * receiver.size:
+            self.faults.ota_disconnect_at = None
+            for session in list(self.sessions):
+                if session.conn_id == receiver.owner:
+                    self.mesh.schedule(0.0, session.drop)
+
+    def _ota_reset(self) -> None:
+        """A reset: the transfer is gone; a new image on trial rolls back."""
+        self._ota_queue.clear()
+        self._ota_backlog.clear()
+        self._ota_busy = False
+        if self.ota is not None:
+            self.ota = self._new_receiver()
+        if self.pending_verify and self.previous_firmware is not None:
+            # the bootloader rolls back an image that did not pass its self-test
+            self.pending_verify = False
+            self.flash.begin_fails = False
+            self.firmware = self.previous_firmware
+            self.ota_log.append(f"rolled back to {self.firmware}")
+
+    def _ota_restart(self) -> None:
+        """esp_restart 1 s after OTA:DONE: boot the new image and run its self-test."""
+        accepted = self.flash.accepted
+        self.flash.accepted = None
+        self.power_off()
+        if accepted is not None:
+            self.previous_firmware = self.firmware
+            self.firmware = accepted.version
+            self.pending_verify = True
+            self.flash.begin_fails = True  # no update while on trial (ERROR:OTA:FLASH)
+            self.ota_log.append(f"installed {accepted.version}")
+        self.power_on()
+        epoch = self.epoch
+        latencies = self.mesh.latencies
+
+        def passed() -> None:
+            if epoch == self.epoch and self.pending_verify:
+                self.pending_verify = False
+                self.flash.begin_fails = False
+                self.ota_log.append(f"self-test passed on {self.firmware}")
+
+        def failed() -> None:
+            if epoch == self.epoch and self.pending_verify:
+                self.power_off()  # rolls back (see _ota_reset)
+                self.power_on()
+
+        if accepted is None:
+            return
+        if accepted.selftest_ok:
+            delay = latencies.boot + latencies.mesh_ready + latencies.ota_selftest
+            self.mesh.schedule(delay, passed)
+        else:
+            self.mesh.schedule(latencies.boot + latencies.ota_selftest_timeout, failed)
+
     # --- power --------------------------------------------------------------------
 
     def power_off(self) -> None:
@@ -865,6 +1143,7 @@ class Node:
         self.known_nodes.clear()
         self.duty = 0
         self.value = b"NODE_READY"
+        self._ota_reset()
         for session in self.sessions:
             self.mesh.schedule(session.supervision_timeout, session.drop)
         self.sessions.clear()  # the client keeps its half until the supervision timeout
@@ -923,6 +1202,7 @@ class Mesh:
         profile: Profile = Profile.V1,
         mesh_id: int = 0x1A2B3C4D,
         sessions: bool = True,
+        ota: bool = False,
     ) -> None:
         """Create an empty mesh.
 
@@ -942,6 +1222,11 @@ class Mesh:
         self.network_id = mesh_id.to_bytes(4) + self.key_rng.randbytes(4)
         self.mesh_key = derive_mesh_key(self.app_key, self.network_id)
         self.sessions = sessions
+        # `ota`: v1 universal nodes run the firmware update receiver (section 9, CAP 0008),
+        # as the firmware does with its standard partition table. Off by default so that
+        # meshes built before it keep their INFO (CAP 0007) and GATT table.
+        self.ota = ota
+        self._conn_ids = itertools.count(1)
         # When set, v1 nodes advertise this mesh id instead of their own (INFO keeps
         # `mesh_id`): a rogue or misconfigured device copying another mesh's id.
         self.advertised_mesh_id: int | None = None
@@ -991,6 +1276,10 @@ class Mesh:
         self.nodes.append(node)
         return node
 
+    def next_conn_id(self) -> int:
+        """A new GATT connection id (never reused; firmware update ownership)."""
+        return next(self._conn_ids)
+
     def node(self, node_id: int) -> Node:
         """Return a node by id."""
         return self.nodes[node_id]
@@ -1022,6 +1311,12 @@ class Mesh:
     def now() -> float:
         """Monotonic time, the clock asyncio's default loop runs on."""
         return time.monotonic()
+
+    def event_now(self) -> float:
+        """The due time of the event being handled (loop time outside events)."""
+        if self._event_time is not None:
+            return self._event_time
+        return asyncio.get_running_loop().time()
 
     def draw(self, span: tuple[float, float]) -> float:
         """Draw a delay from a range."""
@@ -1286,6 +1581,14 @@ class Mesh:
         """Serve a GATT table without 0xDC02/0xDC03 until the client clears its cache."""
         self.nodes[node_id].faults.stale_cache = True
 
+    def set_ota_drops(self, node_id: int, share: float) -> None:
+        """Lose this share of the node's 0xDC04 writes without response (a busy proxy)."""
+        self.nodes[node_id].faults.ota_drop = share
+
+    def disconnect_ota_at(self, node_id: int, share: float) -> None:
+        """Drop the update's link once the node holds `share` of the image (once)."""
+        self.nodes[node_id].faults.ota_disconnect_at = share
+
     def drop_link(self, node_id: int) -> None:
         """Drop every GATT link of a node at once (the node stays up)."""
         for session in list(self.nodes[node_id].sessions):
@@ -1304,9 +1607,12 @@ def build_mesh(
     latencies: Latencies | None = None,
     seed: int = 0,
     sessions: bool = True,
+    ota: bool = False,
 ) -> Mesh:
     """Build a mesh of `universal` universal nodes followed by `relays` relays."""
-    mesh = Mesh(latencies=latencies, seed=seed, profile=profile, sessions=sessions)
+    mesh = Mesh(
+        latencies=latencies, seed=seed, profile=profile, sessions=sessions, ota=ota
+    )
     for _ in range(universal):
         mesh.add_node()
     for _ in range(relays):

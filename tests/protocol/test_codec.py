@@ -22,6 +22,7 @@ from custom_components.dc_mesh.dcmesh import (
     NodeInfo,
     NodeRole,
     OnOff,
+    OtaMessage,
     ProtocolError,
     Reading,
     Reassembler,
@@ -636,3 +637,17 @@ def test_encode_command_never_exceeds_the_limit(
     }
     assert rest == ([str(value)] if verb == "DUTY" else [])
     assert rest == [] or 0 <= int(rest[0]) <= 100
+
+
+@pytest.mark.parametrize(
+    "text", ["OTA:OK", "OTA:DONE", "OTA:IDLE", "OTA:ACK:4096", "OTA:RX:12288:1228800"]
+)
+def test_firmware_update_messages(text: str) -> None:
+    """Section 9: the update client reads them; they are not malformed for anyone else."""
+    assert parse_message(text.encode()) == OtaMessage(text)
+
+
+def test_ota_reply_starts_a_new_message_after_a_lost_chunk() -> None:
+    reassembler = Reassembler()
+    assert reassembler.feed(b"+NODE1:DATA:D:50%,V:") is None  # its last chunk is lost
+    assert reassembler.feed(b"OTA:ACK:4096") == b"OTA:ACK:4096"

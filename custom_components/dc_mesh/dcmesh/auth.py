@@ -122,6 +122,18 @@ def is_state_changing(command: str) -> bool:
     return command.upper() in STATE_CHANGING
 
 
+def needs_session(payload: bytes) -> bool:
+    """Whether a command as written needs a session on a node that holds a mesh key.
+
+    `TARGET:COMMAND[:VALUE]` when COMMAND changes a load's state (section 7.2), and every
+    firmware update command but `OTA:STATUS` (first field `OTA`, any case; section 9.2).
+    """
+    parts = payload.split(b":")
+    if parts[0].upper() == b"OTA":
+        return not (len(parts) >= 2 and parts[1].upper() == b"STATUS")
+    return len(parts) >= 2 and is_state_changing(parts[1].decode("ascii", "replace"))
+
+
 @dataclass(slots=True)
 class ClientSession:
     """The client side of one session: the handshake, then counters and MACs."""

@@ -32,6 +32,7 @@ from .models import (
     NodeInfo,
     NodeRole,
     OnOff,
+    OtaMessage,
     Reading,
     Sent,
     StatusLine,
@@ -98,6 +99,7 @@ _ERROR_RE: Final = re.compile(
 _ERR_UNKNOWN_RE: Final = re.compile(r"ERR:UNKNOWN:(?P<detail>.+)", re.DOTALL)
 _TIMEOUT_RE: Final = re.compile(r"TIMEOUT:(?P<addr>.*)", re.DOTALL)
 _AUTH_RE: Final = re.compile(r"AUTH:(?:OK|N:[0-9a-f]{16}:[0-9a-f]{16})")
+_OTA_RE: Final = re.compile(r"OTA:(?:OK|DONE|IDLE|ACK:[0-9]+|RX:[0-9]+:[0-9]+)")
 
 # `%d` of src - 5: no sign, no leading zero.
 _NODE_ID_RE: Final = re.compile(r"0|[1-9][0-9]{0,4}")
@@ -111,7 +113,7 @@ _HEX8_RE: Final = re.compile(r"[0-9A-Fa-f]{8}")
 # How every message the firmware sends begins (v0.7 and v1). The reassembler uses it to
 # resynchronise after a lost chunk: see `Reassembler`.
 _MESSAGE_START: Final = re.compile(
-    rb"NODE(?:[0-9]|_READY)|SENT:|ERROR:|ERR:|TIMEOUT:|MESH_READY|GATEWAY_|AUTH:"
+    rb"NODE(?:[0-9]|_READY)|SENT:|ERROR:|ERR:|TIMEOUT:|MESH_READY|GATEWAY_|AUTH:|OTA:"
 )
 
 
@@ -280,6 +282,8 @@ def parse_message(message: bytes) -> Event:
         return UnknownPayload(match["detail"])
     if _AUTH_RE.fullmatch(text):
         return AuthMessage(text)
+    if _OTA_RE.fullmatch(text):
+        return OtaMessage(text)
     if match := _TIMEOUT_RE.fullmatch(text):
         if not _ADDRESS_RE.fullmatch(match["addr"]):
             raise ProtocolError("bad_number", f"address {match['addr']!r}")

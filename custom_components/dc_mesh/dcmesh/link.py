@@ -18,7 +18,7 @@ from bleak.exc import BleakError
 import bleak_retry_connector
 from bleak_retry_connector import establish_connection
 
-from .auth import ClientSession, is_state_changing
+from .auth import ClientSession, needs_session
 from .codec import Reassembler, encode_command, parse_message
 from .const import CAP_AUTH, COMMAND_CHAR_UUID, DATA_CHAR_UUID, SERVICE_UUID
 from .exceptions import (
@@ -117,9 +117,8 @@ STOP_MONITOR_PROBE = b"0:NOP"
 
 
 def _needs_session(payload: bytes) -> bool:
-    """Whether a command (`TARGET:COMMAND[:VALUE]`) changes a load's state."""
-    parts = payload.split(b":")
-    return len(parts) >= 2 and is_state_changing(parts[1].decode("ascii", "replace"))
+    """Whether a command changes state: a load's (`TARGET:COMMAND[:VALUE]`) or OTA."""
+    return needs_session(payload)
 
 
 def _raise_on_failure(event: Event, node: int | None) -> None:
@@ -175,6 +174,7 @@ class DcMeshLink:
         self._reassembler = Reassembler()
         self._inbox: _Inbox | None = None
         self._callbacks: list[Callable[[Event], None]] = []
+        self._message_callbacks: list[Callable[[bytes], None]] = []
         self._disconnect_callbacks: list[Callable[[], None]] = []
         self._mode: ProtocolMode | None = None
         self._infos: dict[int, NodeInfo] = {}
@@ -244,6 +244,60 @@ class DcMeshLink:
         """Call `callback` with every parsed event; return the unregister function."""
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback)
+
+    def register_message_callback(
+        self, callback: Callable[[bytes], None]
+    ) -> Callable[[], None]:
+        """Call `callback` with every reassembled message, before it is parsed.
+
+        For messages the event parser does not know (the firmware update's `OTA:...`).
+        """
+        self._message_callbacks.append(callback)
+        return lambda: self._message_callbacks.remove(callback)
+
+    @property
+    def mtu_size(self) -> int | None:
+        """The connection's ATT MTU, None while disconnected."""
+        return self._client.mtu_size if self._client is not None else None
+
+    async def send_raw(self, payload: bytes) -> None:
+        """Write a command as it is (in the session when it needs one); return at once.
+
+        Its replies come through `register_message_callback`.
+        """
+        async with self._exchange(payload):
+            pass
+
+    async def write_characteristic(
+        self, uuid: str, data: bytes, *, response: bool
+    ) -> None:
+        """Write raw bytes to another characteristic of the node (0xDC04: update data)."""
+        client = self._client
+        if client is None:
+            raise NotConnectedError(f"{self._name}: not connected")
+        await self._write(client, uuid, data, response=response)
+
+    async def _write(
+        self,
+        client: BleakClientWithServiceCache,
+        uuid: str,
+        data: bytes,
+        *,
+        response: bool,
+    ) -> None:
+        """Write with a deadline; a stalled or failed write on a dead link loses it."""
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await client.write_gatt_char(uuid, data, response=response)
+        except TimeoutError as err:
+            if client is self._client:
+                self._lose_link()
+                self._disconnect_in_background(client)
+            raise LinkError(f"{self._name}: write timed out") from err
+        except BleakError as err:
+            if client is self._client and not client.is_connected:
+                self._lose_link()
+            raise LinkError(f"{self._name}: write failed: {err}") from err
 
     def register_disconnect_callback(
         self, callback: Callable[[], None]
@@ -647,19 +701,10 @@ class DcMeshLink:
             payload = self._session.wrap(payload)
         inbox = self._inbox = _Inbox()
         try:
-            async with asyncio.timeout(self._write_timeout):
-                await client.write_gatt_char(COMMAND_CHAR_UUID, payload, response=True)
-        except TimeoutError as err:
+            await self._write(client, COMMAND_CHAR_UUID, payload, response=True)
+        except LinkError:
             self._inbox = None
-            if client is self._client:
-                self._lose_link()
-                self._disconnect_in_background(client)
-            raise LinkError(f"{self._name}: write timed out") from err
-        except BleakError as err:
-            self._inbox = None
-            if client is self._client and not client.is_connected:
-                self._lose_link()
-            raise LinkError(f"{self._name}: write failed: {err}") from err
+            raise
         try:
             yield inbox
         finally:
@@ -710,6 +755,11 @@ class DcMeshLink:
         if message is None:
             return
         self.stats.messages += 1
+        for raw_callback in list(self._message_callbacks):
+            try:
+                raw_callback(message)
+            except Exception:
+                _LOGGER.exception("%s: message callback failed", self._name)
         try:
             event = parse_message(message)
         except ProtocolError as err:

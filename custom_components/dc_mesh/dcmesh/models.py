@@ -144,9 +144,21 @@ class AuthMessage:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class OtaMessage:
+    """A firmware-update message (v1, protocol section 9), `text` as sent.
+
+    `OTA:OK`, `OTA:ACK:<next>`, `OTA:RX:<next>:<size>`, `OTA:DONE`, `OTA:IDLE`; the update
+    client (`ota.py`) reads them, everyone else ignores them.
+    """
+
+    text: str
+
+
 type Event = (
     Reading
     | AuthMessage
+    | OtaMessage
     | NodeInfo
     | Sent
     | Ack

@@ -1,0 +1,559 @@
+"""Firmware update of one v1 node over its own GATT link (docs/protocol-v1.md section 9).
+
+`FirmwareImage` is what a release manifest describes (version, role, hardware, size,
+SHA-256) with the image's bytes; `check()` proves size and hash before anything is sent.
+`OtaTransfer` runs one update on a connected, authenticated `DcMeshLink`: it declares the
+image (`OTA:SHA` x3, `OTA:VER`), begins (`OTA:BEGIN`: the answer's offset is where it
+starts, so a transfer interrupted by a disconnect or a restart of the client resumes),
+streams offset-addressed chunks to 0xDC04 with writes without response, at most 8192
+bytes beyond the last acknowledged offset, goes back to the node's offset when it reports a
+gap, asks `OTA:STATUS` when acknowledgements stop (and after each gap, to confirm the
+resend arrived), and ends on `OTA:DONE`. The node then reboots into the image; after
+reconnecting, `confirm_installed` tells an installed image from a rolled-back one.
+
+Pure asyncio; nothing of Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+import hashlib
+import logging
+import re
+from typing import TYPE_CHECKING, Final
+
+from .exceptions import AuthRefusedError, DcMeshError, NotConnectedError
+from .models import NodeInfo, NodeRole
+
+if TYPE_CHECKING:
+    from .link import DcMeshLink
+
+_LOGGER = logging.getLogger(__name__)
+
+OTA_CHAR_UUID: Final = "0000dc04-0000-1000-8000-00805f9b34fb"
+CAP_OTA: Final = 0x0008
+HEADER_LEN: Final = 4
+CHUNK_MAX: Final = 240  # data bytes of one chunk, whatever the MTU
+WINDOW: Final = 4096  # the node acknowledges each crossing of a multiple of this
+IN_FLIGHT: Final = 8192  # bytes beyond the last acknowledged offset (two windows)
+SHA_LEN: Final = 32
+MAX_SIZE: Final = 9_999_999  # OTA:BEGIN takes 1..7 digits
+ATT_OVERHEAD: Final = 3
+DEFAULT_MTU: Final = 23
+
+_VERSION_RE: Final = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
+_HARDWARE_RE: Final = re.compile(r"[A-Za-z0-9-]{1,16}")
+_REPLY_RE: Final = re.compile(
+    r"OTA:(?:(?P<word>OK|DONE|IDLE)|ACK:(?P<ack>[0-9]{1,7})"
+    r"|RX:(?P<next>[0-9]{1,7}):(?P<size>[0-9]{1,7}))"
+    r"|ERROR:(?P<scope>OTA|AUTH):(?P<kind>[A-Z0-9_]+)"
+)
+
+
+class OtaError(DcMeshError):
+    """A firmware update failed."""
+
+
+class ImageError(OtaError):
+    """The image does not match its manifest (size, SHA-256) or cannot be sent."""
+
+
+class OtaNotSupportedError(OtaError):
+    """The node has no firmware update receiver (no capability 0008: v0.7 or early v1)."""
+
+
+class OtaStalledError(OtaError):
+    """The node stopped answering: no acknowledgement, no status."""
+
+
+class OtaInterruptedError(OtaError):
+    """The node no longer holds the transfer (it rebooted, or another client aborted)."""
+
+
+class RolledBackError(OtaError):
+    """After the update the node runs its old version: the image failed its self-test."""
+
+    def __init__(self, expected: str, running: str) -> None:
+        """Record what was installed and what runs."""
+        super().__init__(f"the node runs {running}, not {expected}: it rolled back")
+        self.expected = expected
+        self.running = running
+
+
+class OtaRefusedError(OtaError):
+    """`ERROR:OTA:<kind>`: the node refused the update or the image.
+
+    Kinds: MALFORMED, NO_IMAGE, ROLE, HARDWARE, TOO_BIG, BUSY, BAD_HASH, IMAGE, VERSION,
+    FLASH; an unknown kind is a failed update too.
+    """
+
+    def __init__(self, kind: str, detail: str | None = None) -> None:
+        """Keep the node's error kind."""
+        super().__init__(f"ERROR:OTA:{kind}" + (f" ({detail})" if detail else ""))
+        self.kind = kind
+
+
+class WrongRoleError(OtaRefusedError):
+    """ROLE: the image is for another role."""
+
+
+class WrongHardwareError(OtaRefusedError):
+    """HARDWARE: the image is for another hardware model."""
+
+
+class ImageTooBigError(OtaRefusedError):
+    """TOO_BIG: the image does not fit the node's update slot."""
+
+
+class TransferBusyError(OtaRefusedError):
+    """BUSY: another connected client owns a transfer on this node."""
+
+
+class BadHashError(OtaRefusedError):
+    """BAD_HASH: the received bytes do not have the declared SHA-256 (restart from 0)."""
+
+
+class ImageRejectedError(OtaRefusedError):
+    """IMAGE: ESP-IDF refused the image (format, signature, other project)."""
+
+
+class VersionMismatchError(OtaRefusedError):
+    """VERSION: the image does not carry the declared version."""
+
+
+class FlashError(OtaRefusedError):
+    """FLASH: a flash error, or the running image is still on trial (its self-test)."""
+
+
+_REFUSALS: Final[dict[str, type[OtaRefusedError]]] = {
+    "ROLE": WrongRoleError,
+    "HARDWARE": WrongHardwareError,
+    "TOO_BIG": ImageTooBigError,
+    "BUSY": TransferBusyError,
+    "BAD_HASH": BadHashError,
+    "IMAGE": ImageRejectedError,
+    "VERSION": VersionMismatchError,
+    "FLASH": FlashError,
+}
+
+
+def refusal(kind: str, detail: str | None = None) -> OtaRefusedError:
+    """The typed error of `ERROR:OTA:<kind>`."""
+    return _REFUSALS.get(kind, OtaRefusedError)(kind, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareImage:
+    """An application image and what its manifest says about it."""
+
+    data: bytes
+    version: str
+    role: NodeRole
+    hardware: str
+    size: int
+    sha256: bytes
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, version: str, role: NodeRole | str, hardware: str
+    ) -> FirmwareImage:
+        """An image whose size and SHA-256 are taken from its bytes."""
+        return cls(
+            data,
+            version,
+            NodeRole(role),
+            hardware,
+            len(data),
+            hashlib.sha256(data).digest(),
+        )
+
+    def check(self) -> None:
+        """Raise `ImageError` unless the bytes match the manifest and can be declared."""
+        if not _VERSION_RE.fullmatch(self.version):
+            raise ImageError(
+                f"version {self.version!r} is not x.y.z (1..3 digits each)"
+            )
+        if not _HARDWARE_RE.fullmatch(self.hardware):
+            raise ImageError(f"hardware {self.hardware!r} is not a hardware model")
+        if not 0 < self.size <= MAX_SIZE:
+            raise ImageError(f"size {self.size} cannot be declared")
+        if len(self.data) != self.size:
+            raise ImageError(f"the image has {len(self.data)} bytes, not {self.size}")
+        if len(self.sha256) != SHA_LEN:
+            raise ImageError("a SHA-256 has 32 bytes")
+        if hashlib.sha256(self.data).digest() != self.sha256:
+            raise ImageError("the image's SHA-256 is not the manifest's")
+
+    def declaration(self) -> list[bytes]:
+        """`OTA:SHA:0..2` and `OTA:VER`, as written (each within the session's 36 bytes)."""
+        pieces = ((0, 12), (12, 12), (24, 8))
+        commands = [
+            b"OTA:SHA:%d:%s" % (i, self.sha256[at : at + n].hex().encode())
+            for i, (at, n) in enumerate(pieces)
+        ]
+        return [*commands, b"OTA:VER:" + self.version.encode()]
+
+    def begin(self) -> bytes:
+        """`OTA:BEGIN:<size>:<role>:<hw>`."""
+        return b"OTA:BEGIN:%d:%s:%s" % (
+            self.size,
+            NodeRole(self.role).value.encode(),
+            self.hardware.encode(),
+        )
+
+
+def encode_chunk(offset: int, data: bytes) -> bytes:
+    """A write to 0xDC04: offset (u32 little-endian) and 1..240 data bytes."""
+    if not 0 <= offset <= 0xFFFFFFFF:
+        raise ValueError(f"offset {offset} is not a u32")
+    if not 0 < len(data) <= CHUNK_MAX:
+        raise ValueError(f"a chunk carries 1..{CHUNK_MAX} bytes, not {len(data)}")
+    return offset.to_bytes(HEADER_LEN, "little") + data
+
+
+def decode_chunk(write: bytes) -> tuple[int, bytes]:
+    """The offset and data of a write to 0xDC04."""
+    if not HEADER_LEN < len(write) <= HEADER_LEN + CHUNK_MAX:
+        raise ValueError(f"a chunk write has 5..244 bytes, not {len(write)}")
+    return int.from_bytes(write[:HEADER_LEN], "little"), write[HEADER_LEN:]
+
+
+def chunk_size_for(mtu: int | None) -> int:
+    """Data bytes per chunk at an ATT MTU: MTU - 3 - 4, at most 240 (16 at MTU 23)."""
+    return max(1, min(CHUNK_MAX, (mtu or DEFAULT_MTU) - ATT_OVERHEAD - HEADER_LEN))
+
+
+class ReplyKind(StrEnum):
+    """What an `OTA:` reply says."""
+
+    OK = "OK"
+    ACK = "ACK"
+    RX = "RX"
+    DONE = "DONE"
+    IDLE = "IDLE"
+    ERROR = "ERROR"  # ERROR:OTA:<kind>
+    AUTH_ERROR = "AUTH_ERROR"  # ERROR:AUTH:<kind>: the session does not cover it
+
+
+@dataclass(frozen=True, slots=True)
+class OtaReply:
+    """One reply of the node's update receiver."""
+
+    kind: ReplyKind
+    offset: int = 0  # ACK: the next expected offset; RX: the same
+    size: int = 0  # RX: the image size
+    error: str = ""  # ERROR, AUTH_ERROR: the kind
+
+
+def parse_reply(message: bytes) -> OtaReply | None:
+    """An update reply, None for any other message."""
+    text = message.decode("ascii", "replace").strip(" \t\r\n\x00")
+    match = _REPLY_RE.fullmatch(text)
+    if match is None:
+        return None
+    if word := match["word"]:
+        return OtaReply(ReplyKind(word))
+    if match["ack"] is not None:
+        return OtaReply(ReplyKind.ACK, int(match["ack"]))
+    if match["next"] is not None:
+        return OtaReply(ReplyKind.RX, int(match["next"]), int(match["size"]))
+    scope = ReplyKind.ERROR if match["scope"] == "OTA" else ReplyKind.AUTH_ERROR
+    return OtaReply(scope, error=match["kind"])
+
+
+type ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class TransferStats:
+    """What one `OtaTransfer.run` did (a resumed run starts new counters)."""
+
+    started_at: int = 0  # the offset the node gave at OTA:BEGIN (> 0: resumed)
+    bytes_written: int = 0  # data bytes written to 0xDC04, resends included
+    resent: int = 0  # data bytes written again (after gaps or status)
+    gaps: int = 0  # gap acknowledgements acted on
+    status_probes: int = 0
+    seconds: float = 0.0
+    begin_seconds: float = 0.0  # until OTA:BEGIN answered (the erase)
+    starts: list[int] = field(default_factory=list)  # BEGIN offsets of every run
+
+
+class OtaTransfer:
+    """One firmware update of the node a `DcMeshLink` is connected to.
+
+    `run()` needs a connected link (authenticated where the node holds a mesh key) and
+    returns once the node answered `OTA:DONE`; the node reboots about 1 s later. After a
+    disconnect (`LinkError` out of `run`) the caller reconnects the link and calls `run()`
+    again: the node tells where to continue. `progress(acknowledged, total)` is called for
+    every acknowledgement.
+    """
+
+    def __init__(
+        self,
+        link: DcMeshLink,
+        image: FirmwareImage,
+        *,
+        progress: ProgressCallback | None = None,
+        chunk_size: int | None = None,
+        in_flight: int = IN_FLIGHT,
+        reply_timeout: float = 5.0,
+        begin_timeout: float = 30.0,
+        status_after: float = 2.0,
+        attempts: int = 3,
+        precheck: bool = True,
+    ) -> None:
+        """Prepare; nothing is sent before `run`.
+
+        `precheck`: refuse locally (before any command) an image whose role or hardware is
+        not the connected node's (from its INFO line).
+        """
+        self._link = link
+        self._image = image
+        self._progress = progress
+        self._chunk_size = chunk_size
+        self._in_flight = in_flight
+        self._reply_timeout = reply_timeout
+        self._begin_timeout = begin_timeout
+        self._status_after = status_after
+        self._attempts = attempts
+        self._precheck = precheck
+        self._replies: asyncio.Queue[OtaReply] = asyncio.Queue()
+        self.stats = TransferStats()
+        self.acknowledged = 0
+        self._probe_task: asyncio.Task[None] | None = None
+
+    @property
+    def image(self) -> FirmwareImage:
+        """The image being sent."""
+        return self._image
+
+    def _on_message(self, message: bytes) -> None:
+        reply = parse_reply(message)
+        if reply is not None:
+            self._replies.put_nowait(reply)
+
+    def _check_node(self) -> None:
+        info = self._link.gateway_info
+        if info is None or not info.capabilities & CAP_OTA:
+            raise OtaNotSupportedError("the node has no firmware update receiver")
+        if not self._precheck:
+            return
+        if info.role is not NodeRole(self._image.role):
+            raise WrongRoleError("ROLE", f"the node is {info.role.value}")
+        if info.hardware != self._image.hardware:
+            raise WrongHardwareError("HARDWARE", f"the node is {info.hardware}")
+
+    async def run(self) -> TransferStats:
+        """Declare, begin (or resume), stream until `OTA:DONE`; return the counters."""
+        self._image.check()
+        if not self._link.is_connected:
+            raise NotConnectedError("the link is not connected")
+        self._check_node()
+        self.stats = TransferStats(starts=self.stats.starts)
+        self._replies = asyncio.Queue()
+        unregister = self._link.register_message_callback(self._on_message)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            reply = await self._declare_and_begin()
+            self.stats.begin_seconds = loop.time() - started
+            if reply.kind is ReplyKind.ACK:
+                self.stats.started_at = reply.offset
+                self.stats.starts.append(reply.offset)
+                await self._stream(reply.offset)
+            else:
+                self._acknowledge(self._image.size)
+        finally:
+            unregister()
+            if self._probe_task is not None:
+                self._probe_task.cancel()
+                self._probe_task = None
+            self.stats.seconds = loop.time() - started
+        return self.stats
+
+    async def _declare_and_begin(self) -> OtaReply:
+        """The declaration and OTA:BEGIN; all again when BEGIN's answer is lost."""
+        for _ in range(self._attempts):
+            for command in self._image.declaration():
+                await self._command(command, {ReplyKind.OK}, self._reply_timeout)
+            await self._link.send_raw(self._image.begin())
+            deadline = asyncio.get_running_loop().time() + self._begin_timeout
+            while (reply := await self._next_reply(deadline)) is not None:
+                self._raise_on_error(reply)
+                if reply.kind in (ReplyKind.ACK, ReplyKind.DONE):
+                    return reply
+        raise OtaStalledError("no answer to OTA:BEGIN")
+
+    async def abort(self) -> None:
+        """`OTA:ABORT`: the node drops the transfer; the running firmware stays."""
+        unregister = self._link.register_message_callback(self._on_message)
+        self._replies = asyncio.Queue()
+        try:
+            await self._command(
+                b"OTA:ABORT", {ReplyKind.IDLE, ReplyKind.DONE}, self._reply_timeout
+            )
+        finally:
+            unregister()
+
+    async def _command(
+        self, command: bytes, wanted: set[ReplyKind], wait: float
+    ) -> OtaReply:
+        """Write a command and wait for its answer; write it again when none comes.
+
+        Every command of the declaration and BEGIN can be repeated safely (a BEGIN of the
+        same image resumes).
+        """
+        for _ in range(self._attempts):
+            await self._link.send_raw(command)
+            deadline = asyncio.get_running_loop().time() + wait
+            while (reply := await self._next_reply(deadline)) is not None:
+                self._raise_on_error(reply)
+                if reply.kind in wanted:
+                    return reply
+        raise OtaStalledError(f"no answer to {command.decode()!r}")
+
+    async def _next_reply(self, deadline: float) -> OtaReply | None:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._replies.get()
+        except TimeoutError:
+            return None
+
+    @staticmethod
+    def _raise_on_error(reply: OtaReply) -> None:
+        if reply.kind is ReplyKind.ERROR:
+            raise refusal(reply.error)
+        if reply.kind is ReplyKind.AUTH_ERROR:
+            raise AuthRefusedError("AUTH", reply.error)
+
+    def _acknowledge(self, offset: int) -> None:
+        if offset != self.acknowledged:
+            self.acknowledged = offset
+            if self._progress is not None:
+                self._progress(offset, self._image.size)
+
+    async def _stream(self, start: int) -> None:
+        """Send from `start` until OTA:DONE, going back wherever the node says."""
+        size = self._image.size
+        data = self._image.data
+        step = self._chunk_size or chunk_size_for(self._link.mtu_size)
+        loop = asyncio.get_running_loop()
+        self._acknowledge(start)
+        acked = start
+        sent = start
+        highest = start  # the furthest offset ever sent (resends count below it)
+        regular: set[int] = set()  # ends of chunks that cross a window boundary
+        seen: set[int] = set()  # regular acknowledgements already taken
+        probe_at: int | None = None  # `sent` when the pending OTA:STATUS was written
+        probe_after_gap: int | None = None  # probe once the resend of this offset went
+        rewound: int | None = None  # lowest go-back since the pending probe was written
+        last_news = loop.time()
+        while True:
+            self._check_link()
+            # Send while the window allows.
+            while (
+                sent < size and sent - acked < self._in_flight and self._replies.empty()
+            ):
+                end = min(size, sent + step)
+                await self._link.write_characteristic(
+                    OTA_CHAR_UUID, encode_chunk(sent, data[sent:end]), response=False
+                )
+                self.stats.bytes_written += end - sent
+                if end <= highest:
+                    self.stats.resent += end - sent
+                if sent // WINDOW != end // WINDOW and end < size:
+                    regular.add(end)
+                sent = end
+                highest = max(highest, sent)
+                if probe_after_gap is not None and sent > probe_after_gap:
+                    probe_after_gap = None
+                    if self._probe():
+                        probe_at, rewound = sent, None
+            # Wait for news (at once when the window is still open).
+            idle = sent < size and sent - acked < self._in_flight
+            deadline = loop.time() if idle else last_news + self._status_after
+            reply = await self._next_reply(deadline)
+            if reply is None:
+                if idle:
+                    continue
+                last_news = loop.time()
+                if self._probe():
+                    probe_at, rewound = sent, None
+                continue
+            last_news = loop.time()
+            self._raise_on_error(reply)
+            if reply.kind is ReplyKind.DONE:
+                self._acknowledge(size)
+                return
+            if reply.kind is ReplyKind.IDLE:
+                raise OtaInterruptedError("the node holds no transfer any more")
+            if reply.kind is ReplyKind.RX:
+                node_next = reply.offset
+                taken_all = probe_at is None or node_next >= probe_at
+                resent_since = rewound is not None and rewound <= node_next
+                probe_at = rewound = None
+                acked = max(acked, node_next)
+                self._acknowledge(acked)
+                if not taken_all and not resent_since and node_next < sent:
+                    sent = node_next  # something before the probe was lost
+                    regular = {r for r in regular if r <= sent}
+                    probe_after_gap = sent
+                continue
+            if reply.kind is not ReplyKind.ACK:
+                continue
+            offset = reply.offset
+            if offset in regular and offset not in seen:
+                seen.add(offset)  # the node crossed a window boundary
+                acked = max(acked, offset)
+                self._acknowledge(acked)
+                continue
+            # A gap: the chunk at `offset` was lost and later ones are ignored.
+            self.stats.gaps += 1
+            acked = max(acked, offset)
+            self._acknowledge(acked)
+            if offset < sent:
+                sent = offset
+                regular = {r for r in regular if r <= sent}
+                seen = {r for r in seen if r <= sent}
+                probe_after_gap = sent
+                if probe_at is not None:
+                    rewound = offset if rewound is None else min(rewound, offset)
+
+    def _check_link(self) -> None:
+        """Raise the failure of the last status probe, or a lost link."""
+        task = self._probe_task
+        if task is not None and task.done():
+            self._probe_task = None
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
+        if not self._link.is_connected:
+            raise NotConnectedError("the link was lost during the update")
+
+    def _probe(self) -> bool:
+        """Write OTA:STATUS in the background (streaming goes on); False if one is out."""
+        if self._probe_task is not None and not self._probe_task.done():
+            return False
+        self.stats.status_probes += 1
+        self._probe_task = asyncio.get_running_loop().create_task(
+            self._link.send_raw(b"OTA:STATUS")
+        )
+        return True
+
+
+async def abort_update(link: DcMeshLink, *, reply_timeout: float = 5.0) -> None:
+    """`OTA:ABORT` on the node `link` is connected to (any authenticated client may)."""
+    image = FirmwareImage(b"\0", "0.0.0", NodeRole.UNIVERSAL, "x", 1, bytes(SHA_LEN))
+    await OtaTransfer(link, image, reply_timeout=reply_timeout).abort()
+
+
+def confirm_installed(info: NodeInfo, image: FirmwareImage) -> None:
+    """After the reboot and reconnect: raise `RolledBackError` unless `info` runs `image`.
+
+    A new image runs on trial until its self-test passes (usually a few seconds; up to
+    120 s before the node rolls back): check once the node had that time.
+    """
+    if info.firmware != image.version:
+        raise RolledBackError(image.version, info.firmware)

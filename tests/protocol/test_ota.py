@@ -1,0 +1,288 @@
+"""Firmware updates (protocol section 9) through the library against the simulated mesh:
+an authenticated DcMeshLink over the simulated bleak backend, nothing of the link mocked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import dataclasses
+
+import bleak_retry_connector
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.dc_mesh.dcmesh import (
+    AuthRefusedError,
+    DcMeshLink,
+    FirmwareImage,
+    ImageError,
+    ImageTooBigError,
+    LinkError,
+    OtaNotSupportedError,
+    RolledBackError,
+    WrongHardwareError,
+    WrongRoleError,
+    confirm_installed,
+    decode_chunk,
+    encode_chunk,
+    parse_reply,
+)
+from custom_components.dc_mesh.dcmesh.auth import needs_session
+from custom_components.dc_mesh.dcmesh.ota import OtaTransfer, ReplyKind
+from simulator import ota as sim_ota
+from simulator.bleak_backend import SimBleakClient
+from simulator.mesh import Latencies, Mesh, build_mesh
+
+from .test_link import TIMEOUTS, device_of
+from .vectors import load
+
+VECTORS = load("ota.tsv")
+LATENCIES = dataclasses.replace(
+    Latencies.fast(), ota_selftest_timeout=0.2, supervision_timeout=0.02
+)
+SIZE = 24_000
+
+
+@pytest.fixture(autouse=True)
+def simulated_bleak(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        bleak_retry_connector, "BleakClientWithServiceCache", SimBleakClient
+    )
+
+
+@pytest.fixture
+async def mesh() -> AsyncIterator[Mesh]:
+    mesh = build_mesh(2, 0, latencies=LATENCIES, seed=5, ota=True)
+    yield mesh
+    mesh.shutdown()
+
+
+async def linked(mesh: Mesh, node: int = 0) -> DcMeshLink:
+    link = DcMeshLink(device_of(mesh, node), mesh_key=mesh.mesh_key, **TIMEOUTS)
+    await link.connect()
+    return link
+
+
+def image(version: str = "1.1.0", size: int = SIZE, **kwargs: object) -> FirmwareImage:
+    data = sim_ota.build_image(version, size, **kwargs)  # type: ignore[arg-type]
+    return FirmwareImage.from_bytes(
+        data, version=version, role="U", hardware="ESP32-C6"
+    )
+
+
+def transfer(
+    link: DcMeshLink, firmware: FirmwareImage, **kwargs: object
+) -> OtaTransfer:
+    return OtaTransfer(
+        link,
+        firmware,
+        reply_timeout=0.5,
+        begin_timeout=1.0,
+        status_after=0.1,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def reconnect_info(mesh: Mesh, version_wait: float = 0.4) -> str:
+    await asyncio.sleep(version_wait)  # reboot, self-test (or its timeout and rollback)
+    link = await linked(mesh)
+    info = link.gateway_info
+    assert info is not None
+    await link.disconnect()
+    return info.firmware
+
+
+# Encoding
+
+
+@pytest.mark.parametrize(
+    "row", [c for s, c in VECTORS if s == "chunk"], ids=lambda r: r[0]
+)
+def test_chunk_vectors(row: list[str]) -> None:
+    offset, data, written = row
+    assert encode_chunk(int(offset), bytes.fromhex(data)).hex() == written
+    assert decode_chunk(bytes.fromhex(written)) == (int(offset), bytes.fromhex(data))
+
+
+@given(st.integers(0, 0xFFFFFFFF), st.binary(min_size=1, max_size=240))
+def test_any_chunk_round_trips(offset: int, data: bytes) -> None:
+    written = encode_chunk(offset, data)
+    assert len(written) == 4 + len(data)
+    assert decode_chunk(written) == (offset, data)
+
+
+def test_bad_chunks() -> None:
+    for offset, data in ((-1, b"x"), (1 << 32, b"x"), (0, b""), (0, bytes(241))):
+        with pytest.raises(ValueError, match=r"offset|chunk carries"):
+            encode_chunk(offset, data)
+
+
+@pytest.mark.parametrize(
+    "row", [c for s, c in VECTORS if s == "needs_session"], ids=lambda r: r[0]
+)
+def test_session_classification(row: list[str]) -> None:
+    assert needs_session(row[0].encode()) is (row[1] == "yes")
+
+
+def test_replies_and_declaration() -> None:
+    assert parse_reply(b"OTA:ACK:4096").offset == 4096  # type: ignore[union-attr]
+    rx = parse_reply(b"OTA:RX:5000:10000")
+    assert rx is not None
+    assert (rx.kind, rx.offset, rx.size) == (
+        ReplyKind.RX,
+        5000,
+        10000,
+    )
+    assert parse_reply(b"ERROR:OTA:BAD_HASH").error == "BAD_HASH"  # type: ignore[union-attr]
+    assert parse_reply(b"NODE0:DATA:x") is None
+    sha = "cc66b6c35e81dff25614e94163e124a469ff11ee29a7892248ab62a288aaf187"
+    firmware = FirmwareImage(
+        sim_ota.vector_image(10000, 7, 1),
+        "1.2.3",
+        "U",
+        "ESP32-C6",
+        10000,
+        bytes.fromhex(sha),  # type: ignore[arg-type]
+    )
+    firmware.check()
+    assert firmware.declaration() == [
+        b"OTA:SHA:0:cc66b6c35e81dff25614e941",
+        b"OTA:SHA:1:63e124a469ff11ee29a78922",
+        b"OTA:SHA:2:48ab62a288aaf187",
+        b"OTA:VER:1.2.3",
+    ]
+    assert firmware.begin() == b"OTA:BEGIN:10000:U:ESP32-C6"
+
+
+# Updates
+
+
+async def test_full_update_to_a_new_version(mesh: Mesh) -> None:
+    link = await linked(mesh)
+    progress: list[tuple[int, int]] = []
+    firmware = image()
+    job = transfer(
+        link, firmware, progress=lambda done, total: progress.append((done, total))
+    )
+    stats = await job.run()
+    assert stats.started_at == 0
+    assert stats.resent == 0
+    assert progress[-1] == (SIZE, SIZE)
+    assert [p for p, _ in progress] == sorted(p for p, _ in progress)
+    assert mesh.node(0).flash.holds(firmware.data)
+    await link.disconnect()
+    assert await reconnect_info(mesh) == "1.1.0"
+    info = (await linked(mesh)).gateway_info
+    assert info is not None
+    confirm_installed(info, firmware)
+
+
+async def test_resume_after_a_disconnect_at_40_percent(mesh: Mesh) -> None:
+    mesh.disconnect_ota_at(0, 0.4)
+    link = await linked(mesh)
+    firmware = image()
+    job = transfer(link, firmware)
+    with pytest.raises(LinkError):
+        await job.run()
+    await asyncio.sleep(0.05)
+    await link.connect()
+    stats = await job.run()
+    assert job.stats.starts[0] == 0
+    assert job.stats.starts[1] >= 0.4 * SIZE  # resumed, not restarted
+    assert stats.started_at > 0
+    flash = mesh.node(0).flash
+    assert flash.erases == 1
+    assert flash.rewrites == 0
+    assert flash.holds(firmware.data)
+    await link.disconnect()
+    assert await reconnect_info(mesh) == "1.1.0"
+
+
+async def test_dropped_frames_still_complete(mesh: Mesh) -> None:
+    mesh.set_ota_drops(0, 0.05)
+    link = await linked(mesh)
+    session = mesh.node(0).sessions[0]
+    firmware = image()
+    stats = await transfer(link, firmware).run()
+    assert session.data_dropped > 0
+    assert stats.gaps > 0
+    assert stats.resent > 0
+    assert mesh.node(0).flash.holds(firmware.data)
+    await link.disconnect()
+
+
+async def test_a_bad_image_rolls_back(mesh: Mesh) -> None:
+    link = await linked(mesh)
+    firmware = image("1.3.0", selftest_ok=False)
+    await transfer(link, firmware).run()  # the node takes it: the trouble shows at boot
+    await link.disconnect()
+    assert await reconnect_info(mesh, 0.8) == "1.0.0"
+    info = (await linked(mesh)).gateway_info
+    assert info is not None
+    with pytest.raises(RolledBackError, match=r"1\.0\.0"):
+        confirm_installed(info, firmware)
+    assert mesh.node(0).ota_log[-1] == "rolled back to 1.0.0"
+
+
+async def test_refused_before_any_data(mesh: Mesh) -> None:
+    link = await linked(mesh)
+    session = mesh.node(0).sessions[0]
+    for wrong, error in (
+        (dataclasses.replace(image(), role="R"), WrongRoleError),  # type: ignore[arg-type]
+        (dataclasses.replace(image(), hardware="ESP32-S3"), WrongHardwareError),
+    ):
+        with pytest.raises(error):
+            await transfer(link, wrong).run()  # refused locally, from INFO
+        with pytest.raises(error):
+            await transfer(link, wrong, precheck=False).run()  # refused by the node
+    mesh.node(0).flash.slot_size = mesh.node(0).ota.slot_size = SIZE - 1  # type: ignore[union-attr]
+    with pytest.raises(ImageTooBigError):
+        await transfer(link, image()).run()
+    broken = dataclasses.replace(image(), data=image().data[:-1] + b"\0")
+    with pytest.raises(ImageError, match="SHA-256"):
+        await transfer(link, broken).run()
+    with pytest.raises(ImageError, match="bytes"):
+        await transfer(link, dataclasses.replace(image(), size=SIZE + 1)).run()
+    await asyncio.sleep(0.01)
+    assert session.data_writes == 0
+    assert mesh.node(0).flash.erases == 0
+    await link.disconnect()
+
+
+async def test_an_unauthenticated_client_cannot_begin(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def skip(_link: DcMeshLink) -> None:
+        return None
+
+    monkeypatch.setattr(DcMeshLink, "_authenticate", skip)
+    link = await linked(mesh)
+    assert not link.authenticated
+    with pytest.raises(AuthRefusedError, match="REQUIRED"):
+        await transfer(link, image()).run()
+    assert mesh.node(0).flash.erases == 0
+    await link.disconnect()
+
+
+async def test_a_node_without_the_receiver() -> None:
+    mesh = build_mesh(1, 0, latencies=LATENCIES, seed=5, ota=False)
+    link = await linked(mesh)
+    with pytest.raises(OtaNotSupportedError):
+        await transfer(link, image()).run()
+    await link.disconnect()
+    mesh.shutdown()
+
+
+async def test_abort_keeps_the_running_firmware(mesh: Mesh) -> None:
+    link = await linked(mesh)
+    job = transfer(link, image())
+    task = asyncio.create_task(job.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert mesh.node(0).ota.state is sim_ota.State.RECEIVING  # type: ignore[union-attr]
+    await job.abort()
+    assert mesh.node(0).ota.state is sim_ota.State.IDLE  # type: ignore[union-attr]
+    await link.disconnect()
+    assert await reconnect_info(mesh, 0.05) == "1.0.0"
