@@ -247,3 +247,22 @@ async def test_removed_node_and_entry_leave_no_ghost_topics(
         late.close()
     finally:
         subscriber.close()
+
+
+async def test_full_outbox_drops_the_oldest_readings_and_counts_them(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    broker: Broker,
+    publishing: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker.stop()
+    await wait_for(lambda: not mqtt.is_connected(hass))
+    publisher = publishing.runtime_data.publisher
+    with patch("custom_components.dc_mesh.publisher.OUTBOX_LIMIT", 6):
+        for _ in range(3):
+            await _poll(publishing)
+    assert len(publisher.outbox) == 6
+    assert publisher.dropped > 0
+    assert all(m.topic.endswith("/state") for m in list(publisher.outbox)[-4:])
+    assert caplog.text.count("MQTT outbox of") == 1  # logged once, then counted

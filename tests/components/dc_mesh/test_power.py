@@ -8,6 +8,7 @@ from freezegun.api import TickingDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from hypothesis import given, settings, strategies as st
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh.const import DOMAIN
@@ -247,3 +248,50 @@ async def test_balancer_settings_survive_restart(
     assert mesh.node(0).duty == 80
     assert mesh.node(1).duty == 60
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_balancer_failures_are_logged_once(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A round the mesh refuses is a warning once; the next good round says so."""
+    key = mesh_unique_id(mesh)
+    registry = er.async_get(hass)
+    await hass.services.async_call(
+        DOMAIN,
+        "set_mesh_duty",
+        {"config_entry_id": loaded_entry.entry_id, "duty": 100},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {
+            "entity_id": registry.async_get_entity_id(
+                "number", DOMAIN, f"{key}_power_budget"
+            ),
+            "value": 1.0,
+        },
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "switch",
+        "turn_on",
+        {
+            "entity_id": registry.async_get_entity_id(
+                "switch", DOMAIN, f"{key}_balancing"
+            )
+        },
+        blocking=True,
+    )
+    gateway = mesh.by_mac(loaded_entry.runtime_data.data.gateway_address).node_id
+    for _ in range(2):
+        mesh.fail_next_send(gateway, "MESH_SEND_FAIL")
+        await advance(hass, freezer, 10)
+    assert caplog.text.count("could not set") == 1
+    for _ in range(3):
+        await advance(hass, freezer, 10)
+    assert "sets duties again" in caplog.text
