@@ -241,8 +241,25 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
 
     def _show_insecure(self, insecure: bool) -> None:
         """Warn, as a repair issue, while the gateway takes commands without a session."""
-        issue_id = insecure_issue_id(self.config_entry.entry_id)
-        if not insecure:
+        self._show_issue(
+            insecure_issue_id(self.config_entry.entry_id),
+            shown=insecure,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="insecure_mesh",
+            learn_more_url="https://github.com/dc-mesh/dc_mesh#security",
+        )
+
+    def _show_issue(
+        self,
+        issue_id: str,
+        *,
+        shown: bool,
+        severity: ir.IssueSeverity,
+        translation_key: str,
+        learn_more_url: str | None = None,
+    ) -> None:
+        """Create or delete one of the mesh's repair issues (its text names the mesh)."""
+        if not shown:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
@@ -250,10 +267,10 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             DOMAIN,
             issue_id,
             is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="insecure_mesh",
+            severity=severity,
+            translation_key=translation_key,
             translation_placeholders={"mesh": self.config_entry.title},
-            learn_more_url="https://github.com/dc-mesh/dc_mesh#security",
+            learn_more_url=learn_more_url,
         )
 
     def _set_fallback(self, fallback: bool) -> None:
@@ -261,25 +278,20 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         if fallback == self.data.fallback:
             return
         self.data.fallback = fallback
-        issue_id = fallback_issue_id(self.config_entry.entry_id)
         if fallback:
             LOGGER.warning(
                 "%s is in fallback mode (vendor models unbound): any command would switch "
                 "loads on, so nothing is sent until the nodes report MESH_READY:VENDOR",
                 self.config_entry.title,
             )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="mesh_fallback",
-                translation_placeholders={"mesh": self.config_entry.title},
-            )
         else:
             LOGGER.info("%s left fallback mode", self.config_entry.title)
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        self._show_issue(
+            fallback_issue_id(self.config_entry.entry_id),
+            shown=fallback,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="mesh_fallback",
+        )
 
     # ------------------------------------------------------------------ node data
     def _node(self, node_id: int) -> NodeData:
@@ -367,8 +379,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         if self.publisher is not None:
             self.publisher.publish_reading(node)
 
-    def _update_availability(self) -> None:
-        now = dt_util.utcnow()
+    def _update_signal(self) -> None:
+        """Each node's signal as HA last heard it (at polls: not on the push path)."""
         for node in self.data.nodes.values():
             if node.address is not None and (
                 heard := bluetooth.async_last_service_info(
@@ -376,6 +388,10 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 )
             ):
                 node.rssi = heard.rssi
+
+    def _update_availability(self) -> None:
+        now = dt_util.utcnow()
+        for node in self.data.nodes.values():
             timeout = self.stale_timeout if node.is_sensor else RELAY_STALE_AFTER
             fresh = (
                 self.data.connected
@@ -421,6 +437,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 await self._async_check_fallback(link)
             else:
                 await self._async_poll(link)
+        self._update_signal()
         self._update_availability()
         self.update_interval = poll_interval(len(self.sensor_node_ids()))
         return self.data

@@ -114,10 +114,11 @@ class MqttPublisher:
             mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
         )
         try:
-            for topic in (f"{self._prefix}/+/duty/set",):
-                self._unsubs.append(
-                    await mqtt.async_subscribe(self.hass, topic, self._on_command, 1)
+            self._unsubs.append(
+                await mqtt.async_subscribe(
+                    self.hass, f"{self._prefix}/+/duty/set", self._on_command, 1
                 )
+            )
         except HomeAssistantError as err:
             _LOGGER.warning("Cannot take MQTT commands for %s: %s", self._prefix, err)
         self._drain_soon()

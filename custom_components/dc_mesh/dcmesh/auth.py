@@ -34,7 +34,7 @@ SESSION_LABEL: Final = b"DCM1 session"
 COMMAND_LABEL: Final = b"DCM1 cmd"
 
 # Commands that change the state of a load: only these need a session.
-STATE_CHANGING: Final = frozenset({"DUTY", "RAMP", "ON", "STOP", "OFF"})
+STATE_CHANGING: Final = frozenset({b"DUTY", b"RAMP", b"ON", b"STOP", b"OFF"})
 
 _KEY_INPUT_RE: Final = re.compile(r"[0-9a-f]{32}")
 _CHALLENGE_RE: Final = re.compile(
@@ -117,11 +117,6 @@ def parse_challenge(message: str) -> tuple[bytes, bytes]:
     return bytes.fromhex(match["nn"]), bytes.fromhex(match["proof"])
 
 
-def is_state_changing(command: str) -> bool:
-    """Whether `command` (a COMMAND word, any case) needs a session on a v1 node."""
-    return command.upper() in STATE_CHANGING
-
-
 def needs_session(payload: bytes) -> bool:
     """Whether a command as written needs a session on a node that holds a mesh key.
 
@@ -131,7 +126,7 @@ def needs_session(payload: bytes) -> bool:
     parts = payload.split(b":")
     if parts[0].upper() == b"OTA":
         return not (len(parts) >= 2 and parts[1].upper() == b"STATUS")
-    return len(parts) >= 2 and is_state_changing(parts[1].decode("ascii", "replace"))
+    return len(parts) >= 2 and parts[1].upper() in STATE_CHANGING
 
 
 @dataclass(slots=True)

@@ -116,11 +116,6 @@ MESH_READY_VENDOR = "MESH_READY:VENDOR"
 STOP_MONITOR_PROBE = b"0:NOP"
 
 
-def _needs_session(payload: bytes) -> bool:
-    """Whether a command changes state: a load's (`TARGET:COMMAND[:VALUE]`) or OTA."""
-    return needs_session(payload)
-
-
 def _raise_on_failure(event: Event, node: int | None) -> None:
     """Raise on an error reply, a fallback acknowledgement, or a mesh timeout of `node`.
 
@@ -697,7 +692,7 @@ class DcMeshLink:
         client = self._client
         if client is None:
             raise NotConnectedError(f"{self._name}: not connected")
-        if self._session is not None and _needs_session(payload):
+        if self._session is not None and needs_session(payload):
             payload = self._session.wrap(payload)
         inbox = self._inbox = _Inbox()
         try:

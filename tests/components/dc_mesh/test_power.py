@@ -138,6 +138,41 @@ async def _polls(
     return totals
 
 
+async def _balance(
+    hass: HomeAssistant, mesh: Mesh, entry: MockConfigEntry, budget_w: float
+) -> None:
+    """As a user does: every load at 100 %, a power budget, balancing on."""
+    key = mesh_unique_id(mesh)
+    registry = er.async_get(hass)
+    await hass.services.async_call(
+        DOMAIN,
+        "set_mesh_duty",
+        {"config_entry_id": entry.entry_id, "duty": 100},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {
+            "entity_id": registry.async_get_entity_id(
+                "number", DOMAIN, f"{key}_power_budget"
+            ),
+            "value": budget_w,
+        },
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "switch",
+        "turn_on",
+        {
+            "entity_id": registry.async_get_entity_id(
+                "switch", DOMAIN, f"{key}_balancing"
+            )
+        },
+        blocking=True,
+    )
+
+
 async def test_balances_the_simulated_mesh(
     hass: HomeAssistant,
     mesh: Mesh,
@@ -156,21 +191,7 @@ async def test_balances_the_simulated_mesh(
     # Different loads per node: 6 W, 4 W, 3 W, 2 W at full duty.
     for node_id, resistance in enumerate((24.0, 36.0, 48.0, 72.0)):
         mesh.node(node_id).load = Load(supply_voltage=12.0, load_resistance=resistance)
-    await hass.services.async_call(
-        DOMAIN,
-        "set_mesh_duty",
-        {"config_entry_id": loaded_entry.entry_id, "duty": 100},
-        blocking=True,
-    )
-    await hass.services.async_call(
-        "number",
-        "set_value",
-        {"entity_id": entity("number", "power_budget"), "value": 8.5},
-        blocking=True,
-    )
-    await hass.services.async_call(
-        "switch", "turn_on", {"entity_id": entity("switch", "balancing")}, blocking=True
-    )
+    await _balance(hass, mesh, loaded_entry, 8.5)
     target = 8.0  # 8.5 W budget of a 15 W demand, 0.5 W headroom
 
     totals = await _polls(hass, freezer, key, 15)
@@ -258,35 +279,7 @@ async def test_balancer_failures_are_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A round the mesh refuses is a warning once; the next good round says so."""
-    key = mesh_unique_id(mesh)
-    registry = er.async_get(hass)
-    await hass.services.async_call(
-        DOMAIN,
-        "set_mesh_duty",
-        {"config_entry_id": loaded_entry.entry_id, "duty": 100},
-        blocking=True,
-    )
-    await hass.services.async_call(
-        "number",
-        "set_value",
-        {
-            "entity_id": registry.async_get_entity_id(
-                "number", DOMAIN, f"{key}_power_budget"
-            ),
-            "value": 1.0,
-        },
-        blocking=True,
-    )
-    await hass.services.async_call(
-        "switch",
-        "turn_on",
-        {
-            "entity_id": registry.async_get_entity_id(
-                "switch", DOMAIN, f"{key}_balancing"
-            )
-        },
-        blocking=True,
-    )
+    await _balance(hass, mesh, loaded_entry, 1.0)
     gateway = mesh.by_mac(loaded_entry.runtime_data.data.gateway_address).node_id
     for _ in range(2):
         mesh.fail_next_send(gateway, "MESH_SEND_FAIL")
