@@ -10,6 +10,8 @@ Build a mesh (`simulator.mesh`)::
     from simulator.physics import Load
 
     mesh = build_mesh(5, 1, profile=Profile.V1, latencies=Latencies.fast(), seed=1)
+    mesh = build_mesh(30, 2)                 # v1: node ids 0..99, group answers staggered
+    mesh = build_mesh(9, 1, large_mesh=False)  # v1 before protocol section 10: ids 0..9
     # or node by node: addresses from 0x0005 in order, node id = address - 5
     mesh = Mesh(latencies=Latencies.realistic(), seed=1, profile=Profile.V07)
     mesh.add_node()                          # universal: sensor + load + GATT
@@ -25,7 +27,8 @@ Build a mesh (`simulator.mesh`)::
 
 Latencies (seconds) are parameters: `Latencies.fast()` (ms-scale, tests),
 `Latencies.realistic()` (connect 0.3-1.5 s, hop 50-300 ms, supervision 4 s, mesh
-client timeout 5 s), or `dataclasses.replace(Latencies.fast(), client_timeout=0.3)`.
+client timeout 5 s, group answers node id x 100 ms apart), or
+`dataclasses.replace(Latencies.fast(), client_timeout=0.3)`.
 
 Faults (node ids are mesh node ids)::
 
@@ -57,7 +60,7 @@ Face (b), Home Assistant (`simulator.ha`)::
 
     unregister = simulator.ha.async_register_mesh(
         hass, mesh, source="dc_mesh_sim", interval=timedelta(seconds=10)
-    )
+    )   # each mesh its own proxy: source (default dc_mesh_sim, _2, ...), adapter, slots
     device = bluetooth.async_ble_device_from_address(hass, mac, connectable=True)
     ...
     unregister()    # scanner, timers and the mesh's own timers

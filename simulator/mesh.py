@@ -33,6 +33,11 @@ how the connected node notifies a STATUS. In short:
   answered `SENT:ON(fallback)`/`SENT:OFF(fallback)`, then `NODE<id>:ACK:<0|1>` or
   `TIMEOUT:0x<addr>` after `onoff_timeout`. Ids above 9 exist (up to 250 here) and
   answer ALL as `NODE10`, ...; nothing targets them.
+- Large meshes (protocol section 10): v1 nodes have capability 0010 (`Mesh(large_mesh=
+  False)` models v1 builds without it): commands name ids 0..99, and every node answers a
+  group SEND node id x `Latencies.stagger_slot` after it got it (`wire.Stagger`, the
+  firmware's dcp_stagger: one held answer per source and kind, the latest text at the first
+  due time, at most 4 held); unicasts and the connected node's own answer go at once.
 - An unbound node ignores vendor SENDs but still relays. A relay answers `info` only
   (v1) and nothing at all (v0.7). Only v0.7 universal nodes have a Generic OnOff
   server.
@@ -125,6 +130,8 @@ class Latencies:
     conn_interval: float = 0.030
     packets_per_event: int = 4
     tx_buffer: int = 8
+    # Through a proxy (`Mesh.set_ota_proxy`): its Wi-Fi hop (the ESPHome API), one way
+    proxy_hop: float = 0.010
     # ESP32-C6 SPI flash through esp_ota_*: esp_ota_begin erases the slot up front (64 KB
     # block erases, ~150-200 ms each: ~300 KB/s; ESP-IDF's own performance floor for
     # 4 KB sector erases is 44-50 KB/s at 70 % of the slowest chip seen,
@@ -138,6 +145,8 @@ class Latencies:
     ota_reboot: float = 1.0  # OTA:DONE -> esp_restart
     ota_selftest: float = 3.0  # a good new image passes its self-test after this
     ota_selftest_timeout: float = 120.0  # a bad one rolls back after this
+    # A large-mesh node answers a group SEND node id x this later (firmware: 100 ms)
+    stagger_slot: float = wire.STAGGER_SLOT_MS / 1000
 
     @classmethod
     def realistic(cls) -> Latencies:
@@ -177,12 +186,14 @@ class Latencies:
             conn_interval=0.001,
             packets_per_event=8,
             tx_buffer=16,
+            proxy_hop=0.0003,
             flash_erase_rate=1e9,
             flash_write_rate=1e9,
             flash_write_overhead=0.0,
             ota_reboot=0.005,
             ota_selftest=0.005,
             ota_selftest_timeout=0.03,
+            stagger_slot=0.002,
         )
 
 
@@ -221,6 +232,10 @@ class AttError(SimError):
 
 
 ATT_INVALID_ATTRIBUTE_VALUE_LENGTH = 0x0D
+ATT_CONGESTED = 0x8F  # ESP_GATT_CONGESTED: an ESP-IDF central refuses while congested
+# An ESPHome proxy's queue of ATT PDUs for one link (ESP-IDF Bluedroid:
+# L2CAP_CACHE_ATT_ACL_NUM, 10; esp_ble_gattc_write_char fails while the channel is congested)
+PROXY_BUFFER = 10
 ATT_WRITE_NOT_PERMITTED = 0x03
 MAX_V07_NODE_ID = 250
 
@@ -257,6 +272,7 @@ class GattSession:
         self._in_air: deque[tuple[bytes, bool]] = deque()  # PDU, lost on the way
         self.data_writes = 0  # writes to 0xDC04 that reached the node
         self.data_dropped = 0  # writes to 0xDC04 a proxy-like fault dropped
+        self.proxy_overflows = 0  # of them: found the proxy's buffer full
 
     def _departure(self) -> float:
         """The connection event that carries the next PDU (loop time)."""
@@ -297,14 +313,27 @@ class GattSession:
         Without response the write returns once its PDU is buffered; the PDU reaches the node
         in its connection event, unless a proxy-like fault drops it. With response the write
         returns after the node's response (the next event).
+
+        Through a proxy (`Mesh.set_ota_proxy`) a write without response returns at once (no
+        flow control back to the client): the proxy queues its PDU for the link, or drops it
+        when its buffer of `ota_proxy_buffer` PDUs is full (the sender outran the link).
         """
         self._check()
         if self.node.ota is None:
             raise AttError(ATT_WRITE_NOT_PERMITTED)
         if len(data) > self.mtu - 3 or len(data) > ota.WRITE_MAX:
             raise AttError(ATT_INVALID_ATTRIBUTE_VALUE_LENGTH)
-        await self._wait_for_buffer(1)
         loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)  # a write goes through the event loop, as bleak's do
+        self._check()
+        if self.node.faults.ota_proxy_buffer is None:
+            await self._wait_for_buffer(1)
+        elif self._proxy_full():
+            if response:
+                raise AttError(ATT_CONGESTED)
+            self.data_dropped += 1
+            self.proxy_overflows += 1
+            return
         departure = self._departure()
         self._tx_pending.append(departure)
         node = self.node
@@ -329,9 +358,35 @@ class GattSession:
             )
             self._check()
 
+    def reply_delay(self) -> float:
+        """Until a notification queued now reaches the client (an update's round trip).
+
+        It leaves in the link's next connection event, and through a proxy it crosses
+        the proxy's Wi-Fi, both ways (the write that caused it came that way too).
+        """
+        latencies = self.node.mesh.latencies
+        now = asyncio.get_running_loop().time()
+        wait = -(now - self._tx_origin) % latencies.conn_interval
+        if self.node.faults.ota_proxy_buffer is not None:
+            wait += 2 * latencies.proxy_hop
+        return wait
+
+    def _proxy_full(self) -> bool:
+        """Whether the proxy's buffer holds `ota_proxy_buffer` PDUs still to be sent."""
+        now = asyncio.get_running_loop().time()
+        while self._tx_pending and self._tx_pending[0] <= now:
+            self._tx_pending.popleft()
+        limit = self.node.faults.ota_proxy_buffer
+        return limit is not None and len(self._tx_pending) >= limit
+
     async def write(self, data: bytes) -> None:
-        """Write a command to 0xDC03 (write with response)."""
+        """Write a command to 0xDC03 (write with response).
+
+        Through a proxy whose buffer is full the write fails (ATT error 0x8F, congested).
+        """
         self._check()
+        if self._proxy_full():
+            raise AttError(ATT_CONGESTED)
         if self._tx_pending:
             # one ATT bearer: during an update the request takes the next free PDU slot
             # after the buffered writes, and the node takes it in that order
@@ -434,6 +489,7 @@ class _Faults:
     missed_group_messages: int = 0
     ota_drop: float = 0.0  # share of 0xDC04 writes without response lost on the way
     ota_disconnect_at: float | None = None  # drop the link once this share is received
+    ota_proxy_buffer: int | None = None  # clients reach the node through a proxy (PDUs)
 
 
 class Node:
@@ -495,6 +551,10 @@ class Node:
         self._queue: deque[tuple[int, str, str | None]] = deque()  # dst, payload, SENT
         self._monitor_waiting = False  # v0.7 monitor_waiting_response
         self._onoff_timeouts: dict[int, asyncio.Handle] = {}  # v0.7 OnOff client
+        # section 10: node ids 0..99 in commands, answers to group SENDs held a while
+        self.large_mesh = profile is Profile.V1 and mesh.large_mesh
+        self._stagger: wire.Stagger[Callable[[str], None]] = wire.Stagger()
+        self._stagger_timer: asyncio.Handle | None = None
         # firmware update (section 9): v1 universal nodes of a mesh built with `ota`
         self.att_mtu = 23  # ESP-BLE-MESH's preferred MTU (DCM_OTA_ATT_MTU)
         self.flash = ota.Flash(project=ota.PROJECTS[role.value])
@@ -609,6 +669,8 @@ class Node:
     def info(self, *, gateway: bool) -> str:
         """Return the v1 INFO line."""
         capabilities = 0x0003 if self.role is Role.UNIVERSAL else 0x0001
+        if self.large_mesh:
+            capabilities |= wire.CAP_LARGE_MESH
         if self.requires_session:
             capabilities |= 0x0004
         if self.ota is not None:
@@ -636,6 +698,38 @@ class Node:
             )
 
         self._ramp = self.mesh.schedule(self.mesh.latencies.ramp_step, step)
+
+    def answer_group(self, source: int, text: str, send: Callable[[str], None]) -> None:
+        """Answer a group SEND from `source`: node id x `stagger_slot` later (section 10).
+
+        Only large-mesh nodes wait (v0.7 and older v1 answer at once); `send` carries the
+        text back to `source`.
+        """
+        slot = self.mesh.latencies.stagger_slot
+        delay = wire.Stagger.delay(self.node_id, wire.GROUP_ADDR, slot)
+        if not self.large_mesh or delay <= 0:
+            send(text)
+            return
+        kind = wire.answer_kind(text)
+        evicted = self._stagger.put(
+            self.mesh.event_now(), delay, source, kind=kind, text=text, context=send
+        )
+        if evicted is not None:
+            evicted.context(evicted.text)
+        self._arm_stagger()
+
+    def _arm_stagger(self) -> None:
+        if self._stagger_timer is not None:
+            self.mesh.cancel(self._stagger_timer)
+            self._stagger_timer = None
+        if (wait := self._stagger.wait(self.mesh.event_now())) is not None:
+            self._stagger_timer = self.mesh.schedule(wait, self._stagger_due)
+
+    def _stagger_due(self) -> None:
+        self._stagger_timer = None
+        while (held := self._stagger.take(self.mesh.event_now())) is not None:
+            held.context(held.text)
+        self._arm_stagger()
 
     def _cancel_ramp(self) -> None:
         if self._ramp is not None:
@@ -748,7 +842,9 @@ class Node:
             self._ota_enqueue(True, session, raw)  # never goes over the mesh
             return
         try:
-            command = wire.parse_command(raw, info_supported=True)
+            command = wire.parse_command(
+                raw, info_supported=True, large_mesh=self.large_mesh
+            )
         except wire.CommandRejectedError as rejected:
             self.notify(rejected.line)
             return
@@ -782,7 +878,7 @@ class Node:
             if (
                 source != self.address
                 and source not in self.known_nodes
-                and len(self.known_nodes) < wire.MAX_NODES
+                and len(self.known_nodes) < wire.V07_MAX_NODES
             ):
                 self.known_nodes.append(source)
             self._monitor_waiting = False
@@ -1004,8 +1100,13 @@ class Node:
     def _ota_answer(self, session: GattSession | None, line: str) -> None:
         if session is None:
             self.notify(line)
-        elif session in self.sessions:
-            self.notify_session(session, line)
+            return
+
+        def send() -> None:
+            if session in self.sessions:
+                self.notify_session(session, line)
+
+        self.mesh.schedule(session.reply_delay(), send)
 
     def ota_chunk(self, session: GattSession, data: bytes) -> None:
         """A write to 0xDC04 reached the node: into the app task's queue (16 slots)."""
@@ -1144,6 +1245,10 @@ class Node:
         self.duty = 0
         self.value = b"NODE_READY"
         self._ota_reset()
+        self._stagger.clear()
+        if self._stagger_timer is not None:
+            self.mesh.cancel(self._stagger_timer)
+            self._stagger_timer = None
         for session in self.sessions:
             self.mesh.schedule(session.supervision_timeout, session.drop)
         self.sessions.clear()  # the client keeps its half until the supervision timeout
@@ -1203,12 +1308,15 @@ class Mesh:
         mesh_id: int = 0x1A2B3C4D,
         sessions: bool = True,
         ota: bool = False,
+        large_mesh: bool = True,
     ) -> None:
         """Create an empty mesh.
 
         `sessions`: v1 universal nodes derive the mesh key and require sessions for
         state-changing commands (protocol section 7), as this project's firmware does;
         False models v1 builds from before sessions (tests of command semantics).
+        `large_mesh`: v1 nodes have capability 0010 (ids 0..99, staggered group answers,
+        section 10); False models v1 builds before it (ids 0..9, answers at once).
         """
         self.latencies = latencies or Latencies.fast()
         self.rng = random.Random(seed)
@@ -1226,6 +1334,7 @@ class Mesh:
         # as the firmware does with its standard partition table. Off by default so that
         # meshes built before it keep their INFO (CAP 0007) and GATT table.
         self.ota = ota
+        self.large_mesh = large_mesh
         self._conn_ids = itertools.count(1)
         # When set, v1 nodes advertise this mesh id instead of their own (INFO keeps
         # `mesh_id`): a rogue or misconfigured device copying another mesh's id.
@@ -1249,14 +1358,16 @@ class Mesh:
     ) -> Node:
         """Provision a node with the next unicast address.
 
-        Commands reach node ids 0..9 only, and v1 firmware needs one of them. v0.7 nodes
-        can be provisioned beyond (up to id 250 here): they answer ALL and report
-        themselves as NODE10, NODE11, ... as the field firmware does.
+        v1 firmware needs a node id its commands can name: 0..99 with the large-mesh
+        capability (section 10), else 0..9. v0.7 nodes can be provisioned beyond 9 (up to
+        id 250 here): they answer ALL and report themselves as NODE10, NODE11, ... as the
+        field firmware does, and a large-mesh gateway can command them up to 99.
         """
         node_id = len(self.nodes)
         profile = profile or self.profile
-        if node_id >= wire.MAX_NODES and profile is Profile.V1:
-            raise ValueError("v1 firmware needs a node id 0..9")
+        limit = wire.MAX_NODES if self.large_mesh else wire.V07_MAX_NODES
+        if node_id >= limit and profile is Profile.V1:
+            raise ValueError(f"v1 firmware needs a node id 0..{limit - 1}")
         if node_id > MAX_V07_NODE_ID:
             raise ValueError(f"the simulator holds node ids 0..{MAX_V07_NODE_ID}")
         universal = role is Role.UNIVERSAL
@@ -1419,10 +1530,18 @@ class Mesh:
             if destination == wire.GROUP_ADDR and node.faults.missed_group_messages:
                 node.faults.missed_group_messages -= 1  # unacknowledged: just lost
                 continue
-            self._carry(sender, node, payload, onoff)
+            self._carry(
+                sender, node, payload, onoff, group=destination == wire.GROUP_ADDR
+            )
 
     def _carry(
-        self, sender: Node, target: Node, payload: str, onoff: bool | None
+        self,
+        sender: Node,
+        target: Node,
+        payload: str,
+        onoff: bool | None,
+        *,
+        group: bool = False,
     ) -> None:
         hops = self.hops(sender, target)
         if hops is None:
@@ -1434,13 +1553,18 @@ class Mesh:
                 return
             if onoff is None:
                 if target.bound:
-                    target.serve(payload, gateway=False, answer=reply)
+                    answer = staggered if group else reply
+                    target.serve(payload, gateway=False, answer=answer)
                 return
             if (state := target.handle_onoff(onoff)) is not None:
                 send_back(lambda: sender.on_onoff_status(target.address, state))
 
         def reply(text: str) -> None:
             send_back(lambda: sender.on_status(target.address, text))
+
+        def staggered(text: str) -> None:
+            # an answer to the group: a large-mesh node holds it a while (section 10)
+            target.answer_group(sender.address, text, reply)
 
         def send_back(deliver: Callable[[], None]) -> None:
             back = self.hops(target, sender)
@@ -1585,6 +1709,17 @@ class Mesh:
         """Lose this share of the node's 0xDC04 writes without response (a busy proxy)."""
         self.nodes[node_id].faults.ota_drop = share
 
+    def set_ota_proxy(self, node_id: int, buffer: int | None = PROXY_BUFFER) -> None:
+        """Clients reach the node through an ESPHome-like proxy (None: a local adapter).
+
+        A local adapter has HCI flow control: a write without response waits while the
+        controller's `tx_buffer` PDUs are taken. The proxy has none towards the client: each
+        write returns at once and waits in the proxy's buffer of `buffer` PDUs, drained at the
+        link's capacity (`packets_per_event` per `conn_interval`); a write that finds it full
+        is dropped (`GattSession.proxy_overflows`), a command written then fails (ATT 0x8F).
+        """
+        self.nodes[node_id].faults.ota_proxy_buffer = buffer
+
     def disconnect_ota_at(self, node_id: int, share: float) -> None:
         """Drop the update's link once the node holds `share` of the image (once)."""
         self.nodes[node_id].faults.ota_disconnect_at = share
@@ -1608,10 +1743,19 @@ def build_mesh(
     seed: int = 0,
     sessions: bool = True,
     ota: bool = False,
+    large_mesh: bool = True,
 ) -> Mesh:
-    """Build a mesh of `universal` universal nodes followed by `relays` relays."""
+    """Build a mesh of `universal` universal nodes followed by `relays` relays.
+
+    v1 meshes hold up to 100 nodes (ids 0..99, `large_mesh`), else 10.
+    """
     mesh = Mesh(
-        latencies=latencies, seed=seed, profile=profile, sessions=sessions, ota=ota
+        latencies=latencies,
+        seed=seed,
+        profile=profile,
+        sessions=sessions,
+        ota=ota,
+        large_mesh=large_mesh,
     )
     for _ in range(universal):
         mesh.add_node()

@@ -16,7 +16,15 @@ COMMAND_CHAR_UUID = "0000dc03-0000-1000-8000-00805f9b34fb"
 LOCAL_NAME = "DC-Monitor"
 BASE_UNICAST = 0x0005
 GROUP_ADDR = 0xC000
-MAX_NODES = 10
+# Node ids in commands: v1 with the large-mesh capability (0010) takes 0..99 (one digit, or
+# two without a leading zero; addresses 0x0005..0x0068), v0.7 and older v1 take 0..9.
+MAX_NODES = 100
+V07_MAX_NODES = 10
+CAP_LARGE_MESH = 0x0010
+# A large-mesh node answers a group SEND node id x this many ms later (firmware
+# DCP_STAGGER_SLOT_MS); the simulator scales it with its latencies (`Latencies.stagger_slot`).
+STAGGER_SLOT_MS = 100
+STAGGER_SLOTS = 4
 MAX_COMMAND_LEN = 64
 CHUNK_SIZE = 20
 DEFAULT_DUTY = 50
@@ -80,11 +88,21 @@ def sanitise(raw: bytes, *, upper: bool) -> str:
     return text.upper() if upper else text
 
 
-def parse_command(raw: bytes, *, info_supported: bool) -> Command:
+def _is_node_id(raw: bytes, *, large_mesh: bool) -> bool:
+    """One ASCII digit; with the large-mesh capability also two without a leading zero."""
+    digits = all(0x30 <= byte <= 0x39 for byte in raw)
+    if len(raw) == 1:
+        return digits
+    return large_mesh and len(raw) == 2 and digits and raw[0] != 0x30
+
+
+def parse_command(
+    raw: bytes, *, info_supported: bool, large_mesh: bool = True
+) -> Command:
     """Parse a write to 0xDC03 (at most 64 bytes) or raise CommandRejectedError.
 
     Checks in the firmware's order: empty target, bad target, no command, unknown
-    command, bad DUTY value.
+    command, bad DUTY value. `large_mesh`: targets 0..99 (else 0..9).
     """
     target_raw, _, rest = raw.partition(b":")
     command_raw, _, value_raw = rest.partition(b":")
@@ -93,7 +111,7 @@ def parse_command(raw: bytes, *, info_supported: bool) -> Command:
     target: int | None
     if target_raw.upper() == b"ALL":
         target = None
-    elif len(target_raw) == 1 and target_raw.isdigit():
+    elif _is_node_id(target_raw, large_mesh=large_mesh):
         target = int(target_raw)
     else:
         raise CommandRejectedError("ERROR:INVALID_NODE")
@@ -239,7 +257,7 @@ def parse_command_v07(raw: bytes) -> LegacyCommand:
     target: int | None = None
     if tokens[0].upper() != b"ALL":
         target = atoi(tokens[0])
-        if not 0 <= target < MAX_NODES:
+        if not 0 <= target < V07_MAX_NODES:
             raise CommandRejectedError("ERROR:INVALID_NODE")
     if len(tokens) < 2:
         raise CommandRejectedError("ERROR:NO_COMMAND")
@@ -302,3 +320,89 @@ def chunk(message: bytes) -> list[bytes]:
 def address(node: int) -> int:
     """Unicast address of a node id."""
     return node + BASE_UNICAST
+
+
+@dataclass(slots=True)
+class Held[T]:
+    """An answer waiting in a `Stagger`: where it goes, when, its text and its context."""
+
+    dst: int
+    kind: str  # reading, info or unknown
+    due: float
+    text: str
+    context: T
+
+
+def answer_kind(text: str) -> str:
+    """What a STATUS text is, for `Stagger`: an INFO line, an ERR:UNKNOWN, else a reading."""
+    if text.startswith("NODE"):
+        return "info"
+    return "unknown" if text.startswith("ERR:") else "reading"
+
+
+class Stagger[T]:
+    """Answers to group SENDs held node id x slot (firmware dcp_stagger.c, stagger.tsv).
+
+    Times are seconds. A second answer of the same kind (`answer_kind`) for the same
+    source replaces the text (and the context) and keeps the due time; others wait side by
+    side, at most `STAGGER_SLOTS`: a further one sends the answer due first at once. `take` hands out due answers in due order
+    (ties: the lower slot; a free slot is taken lowest first).
+    """
+
+    def __init__(self) -> None:
+        """Hold nothing."""
+        self._slots: list[Held[T] | None] = [None] * STAGGER_SLOTS
+
+    @staticmethod
+    def delay(node_id: int, destination: int, slot: float) -> float:
+        """How long a node waits before it answers a SEND to `destination`."""
+        if destination != GROUP_ADDR or not 0 <= node_id < MAX_NODES:
+            return 0.0
+        return node_id * slot
+
+    def put(
+        self, now: float, delay: float, dst: int, *, kind: str, text: str, context: T
+    ) -> Held[T] | None:
+        """Hold an answer; return the one evicted to make room (send it now), if any."""
+        for held in self._slots:
+            if held is not None and held.dst == dst and held.kind == kind:
+                held.text, held.context = text, context
+                return None
+        entry = Held(dst, kind, now + delay, text, context)
+        for index, held in enumerate(self._slots):
+            if held is None:
+                self._slots[index] = entry
+                return None
+        index = self._first()
+        evicted = self._slots[index]
+        self._slots[index] = entry
+        return evicted
+
+    def take(self, now: float) -> Held[T] | None:
+        """The answer due first, if due by `now`; it is released."""
+        if not self or (held := self._slots[index := self._first()]) is None:
+            return None
+        if held.due > now + 1e-9:
+            return None
+        self._slots[index] = None
+        return held
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until the next answer is due (0: now), None when none is held."""
+        if not self:
+            return None
+        held = self._slots[self._first()]
+        assert held is not None
+        return max(0.0, held.due - now)
+
+    def clear(self) -> None:
+        """Forget every held answer (a reboot)."""
+        self._slots = [None] * STAGGER_SLOTS
+
+    def __bool__(self) -> bool:
+        """Whether an answer is held."""
+        return any(held is not None for held in self._slots)
+
+    def _first(self) -> int:
+        used = [i for i, held in enumerate(self._slots) if held is not None]
+        return min(used, key=lambda i: (self._slots[i].due, i))  # type: ignore[union-attr]

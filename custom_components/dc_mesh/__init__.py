@@ -32,9 +32,11 @@ from .coordinator import (
     DcMeshCoordinator,
     fallback_issue_id,
     insecure_issue_id,
+    legacy_issue_id,
 )
 from .publisher import MqttPublisher, async_clear_entry
 from .services import async_setup_services
+from .updater import rollout_issue_id
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -43,6 +45,7 @@ PLATFORMS: list[Platform] = [
     Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
+    Platform.UPDATE,
 ]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -87,6 +90,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> bo
     entry.runtime_data = coordinator
     entry.async_on_unload(coordinator.connection.async_start())
     entry.async_on_unload(coordinator.balancer_control.async_start())
+    entry.async_on_unload(await coordinator.updater.async_start())
+    entry.async_on_unload(coordinator.updater.async_stop)
     if entry.options.get(CONF_MQTT_PUBLISH):
         await _async_start_publisher(hass, entry, coordinator)
 
@@ -144,6 +149,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: DcMeshConfigEntry) -> N
         unreachable_issue_id(entry.entry_id),
         fallback_issue_id(entry.entry_id),
         insecure_issue_id(entry.entry_id),
+        legacy_issue_id(entry.entry_id),
+        rollout_issue_id(entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
     if entry.options.get(CONF_MQTT_PUBLISH) and "mqtt" in hass.config.components:

@@ -36,6 +36,7 @@ class DcMeshConnectivity(DcMeshHubEntity, BinarySensorEntity):
     """On while the integration holds a GATT link into the mesh."""
 
     entity_description = CONNECTIVITY
+    _shows_readings = False
 
     @property
     def available(self) -> bool:

@@ -33,10 +33,16 @@ class DcMeshRampButton(DcMeshNodeEntity, ButtonEntity):
     """Runs the node's duty ramp test: 0, 25, 50, 75, 100 % at 500 ms a step, then off."""
 
     entity_description = RAMP
+    _shows_readings = False
+    _state_follows_inputs = True
 
     def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:
         """Attach to the node."""
         super().__init__(coordinator, node_id, RAMP.key)
+
+    def _shown_inputs(self) -> tuple[object, ...]:
+        # A button's state is when it was last pressed: HA writes it at each press.
+        return (self.node.available,)
 
     async def async_press(self) -> None:
         """Send RAMP."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from typing import Any
+from urllib.parse import urlparse
 
 from homeassistant.components.bluetooth import (
     BluetoothServiceInfoBleak,
@@ -25,11 +27,15 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
 )
 import probatio as vol
 
 from .const import (
     CONF_EXCLUDED_ADDRESSES,
+    CONF_FIRMWARE_KEY,
+    CONF_FIRMWARE_URL,
     CONF_MESH_ID,
     CONF_MESH_KEY,
     CONF_MQTT_BASE_TOPIC,
@@ -362,7 +368,15 @@ class DcMeshOptionsFlow(OptionsFlowWithReload):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show the options; then MQTT publishing, if HA's MQTT integration is set up."""
+        errors: dict[str, str] = {}
         if user_input is not None:
+            url = str(user_input.get(CONF_FIRMWARE_URL, "")).strip()
+            if url and urlparse(url).scheme not in ("http", "https"):
+                errors[CONF_FIRMWARE_URL] = "invalid_url"
+            key = str(user_input.get(CONF_FIRMWARE_KEY, "")).strip().lower()
+            if key and not re.fullmatch(r"[0-9a-f]{64}", key):
+                errors[CONF_FIRMWARE_KEY] = "invalid_key_digest"
+        if user_input is not None and not errors:
             self._options = dict(user_input)
             if "mqtt" in self.hass.config.components:
                 return await self.async_step_mqtt()
@@ -403,8 +417,17 @@ class DcMeshOptionsFlow(OptionsFlowWithReload):
                             multiple=True,
                         )
                     ),
+                    vol.Optional(
+                        CONF_FIRMWARE_URL,
+                        description={"suggested_value": options.get(CONF_FIRMWARE_URL)},
+                    ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+                    vol.Optional(
+                        CONF_FIRMWARE_KEY,
+                        description={"suggested_value": options.get(CONF_FIRMWARE_KEY)},
+                    ): TextSelector(),
                 }
             ),
+            errors=errors,
         )
 
     async def async_step_mqtt(

@@ -82,6 +82,8 @@ class MeshConnection:
         self.title = title
         self._entry_id = entry_id
         self._excluded = set(excluded)
+        # nodes being updated: never the monitoring link's node meanwhile
+        self._reserved: set[str] = set()
         self.policy = FailoverPolicy(FAILOVER_TIMING, preferred=preferred)
         self.link: DcMeshLink | None = None
         self.failover_count = 0
@@ -110,6 +112,7 @@ class MeshConnection:
         """Whether an advertising DC-Monitor node is part of this mesh."""
         return (
             service_info.address not in self._excluded
+            and service_info.address not in self._reserved
             and mesh_id_of(service_info) == self.mesh_id
         )
 
@@ -370,6 +373,30 @@ class MeshConnection:
         if address not in self._refused:
             self._refused.add(address)
             LOGGER.warning("%s refused %s as its gateway: %s", self.title, address, why)
+
+    @callback
+    def reserve(self, address: str) -> CALLBACK_TYPE:
+        """Keep the monitoring link off a node (being updated); return the release.
+
+        When the link runs through that node it moves to another one now.
+        """
+        self._reserved.add(address)
+        if self.link is not None and self.link.address == address:
+            LOGGER.debug("%s: moving the link off %s", self.title, address)
+            self.drop(self.link)
+
+        @callback
+        def _release() -> None:
+            self._reserved.discard(address)
+
+        return _release
+
+    def link_to(self, address: str) -> DcMeshLink | None:
+        """A new link straight to one node of the mesh; None if no adapter or proxy hears it."""
+        service_info = bluetooth.async_last_service_info(
+            self.hass, address, connectable=True
+        )
+        return self._new_link(service_info) if service_info is not None else None
 
     def _new_link(self, info: bluetooth.BluetoothServiceInfoBleak) -> DcMeshLink:
         return DcMeshLink(

@@ -28,11 +28,16 @@ CONF_MQTT_BASE_TOPIC: Final = "mqtt_base_topic"
 CONF_MQTT_RETAIN: Final = "mqtt_retain"
 DEFAULT_MQTT_BASE_TOPIC: Final = "dc_mesh"
 CONF_EXCLUDED_ADDRESSES: Final = "excluded_addresses"
+CONF_FIRMWARE_URL: Final = "firmware_url"
+CONF_FIRMWARE_KEY: Final = (
+    "firmware_key"  # the pinned release key's SHA-256 digest (hex)
+)
 # Polling (not user-configurable). The v0.7 Pi gateway polled every 3 s; one ALL:READ of a
-# 10-node mesh takes about 1-2 s through real mesh hops (each node's reply is a segmented mesh
-# message), so one poll every 10 s keeps the mesh idle at least 80 % of the time for commands
-# and for readings nodes push, and still shows live values. Larger meshes answer for longer:
-# each node beyond 10 adds 0.5 s, keeping the same share of air time.
+# 10-node mesh takes about 2-3 s through real mesh hops (each node's reply is a segmented mesh
+# message; v1 nodes answer node id x 100 ms apart, protocol section 10), so one poll every 10 s
+# keeps the mesh idle about three quarters of the time for commands and for readings nodes push,
+# and still shows live values. Larger meshes answer for longer (30 nodes: ~5 s): each node
+# beyond 10 adds 0.5 s, keeping about the same share of air time.
 POLL_INTERVAL_BASE: Final = 10.0
 POLL_INTERVAL_NODES: Final = 10
 POLL_INTERVAL_PER_EXTRA_NODE: Final = 0.5
@@ -77,3 +82,26 @@ BALANCER_HEADROOM_MW: Final = 500.0
 BALANCER_COOLDOWN: Final = 5.0
 BALANCER_MAX_STEP: Final = 10
 DEFAULT_BUDGET_W: Final = 20.0
+
+# Firmware updates (section 9 of docs/protocol-v1.md). Releases are read from this folder of the
+# config directory and the catalog URL of the options, again every few hours and before each
+# install.
+FIRMWARE_FOLDER: Final = "dc_mesh/firmware"
+FIRMWARE_DOWNLOAD_TIMEOUT: Final = 300.0
+CATALOG_REFRESH_INTERVAL: Final = timedelta(hours=6)
+# Fired when a node's firmware update ends (installed or failed); shown in the logbook.
+EVENT_FIRMWARE_UPDATE: Final = "dc_mesh_firmware_update"
+# A transfer survives this many link losses in a row without progress (each resumes it).
+UPDATE_LINK_ATTEMPTS: Final = 5
+UPDATE_RETRY_DELAY: Final = 2.0
+# A cancelled rollout tells the node to drop its transfer (OTA:ABORT) within this.
+UPDATE_ABORT_TIMEOUT: Final = 10.0
+# After OTA:DONE the node restarts (~1 s) and boots the image; it answers again within this.
+UPDATE_REBOOT_TIMEOUT: Final = 90.0
+# A new image runs on trial until its self-test passes; the firmware rolls it back when the
+# test has not passed 120 s after boot. An update counts as done once the node has run the
+# new version longer than that (its INFO uptime), and answers a READ.
+UPDATE_TRIAL_WINDOW: Final = 125.0
+UPDATE_TRIAL_POLL: Final = 10.0
+# A progressive rollout: one node first, then a fifth of the nodes, then the rest.
+ROLLOUT_PHASES: Final = (1, 0.2, 1.0)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
@@ -54,6 +56,7 @@ from .helpers import translate_errors
 from .models import MeshData, NodeData
 from .power import PowerBalancer
 from .publisher import MqttPublisher
+from .updater import MeshUpdater
 
 # INFO's uptime is whole seconds and comes through the mesh: a boot time that moves less than
 # this is the same boot.
@@ -61,8 +64,10 @@ BOOT_JITTER = timedelta(seconds=30)
 
 type DcMeshConfigEntry = ConfigEntry[DcMeshCoordinator]
 
-# Push readings (MONITOR, other clients) are coalesced into one entity update per this window.
-PUSH_COALESCE_SECONDS = 0.25
+# Pushed readings (MONITOR, other clients) are coalesced into one entity update: at once when
+# every available measuring node sent one (a MONITOR round or a group read is in: the nodes
+# answer within about half a second of each other), at the latest this long after the first.
+PUSH_COALESCE_SECONDS = 1.0
 # Polls in a row that the gateway answers with errors (or not at all) before failing over.
 MAX_READ_FAILURES = 3
 # mW x s -> kWh
@@ -80,9 +85,27 @@ def insecure_issue_id(entry_id: str) -> str:
     return f"insecure_mesh_{entry_id}"
 
 
+def legacy_issue_id(entry_id: str) -> str:
+    """The id of the repair issue of a mesh of v0.7 nodes (updates need USB once)."""
+    return f"legacy_firmware_{entry_id}"
+
+
 def fallback_issue_id(entry_id: str) -> str:
     """The id of a mesh's fallback-mode repair issue."""
     return f"mesh_fallback_{entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerScope:
+    """What a listener shows (its context): a push flush calls only those it concerns.
+
+    `node_id`: one node's (None: the mesh's); `readings`: False when nothing it shows comes
+    from readings (INFO, settings, the link), so pushed readings alone do not concern it.
+    Every other update (polls, commands, link changes) calls every listener.
+    """
+
+    node_id: int | None = None
+    readings: bool = True
 
 
 class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
@@ -132,13 +155,25 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._push_unsub: CALLBACK_TYPE | None = None
         self._link_unsub: Callable[[], None] | None = None
         self._infos_at: datetime | None = None
+        self._info_asked: set[int] = set()  # nodes asked for a lost INFO on this link
         self._polling = False
         # A poll that connects reads the new link itself (no extra refresh).
         self._connecting_in_poll = False
         # Node ids whose data changed, while listeners are told about pushed readings;
         # None (every other update: polls, commands, link changes): anything may have.
         self.changed_nodes: set[int] | None = None
+        # Of them, while listeners are told about pushed readings: those that changed in
+        # more than their reading (INFO, availability, a node's first reading): listeners
+        # that show no reading are called for these only.
+        self.changed_beyond_readings: set[int] = set()
         self._pushed: set[int] = set()
+        self._pushed_beyond_readings: set[int] = set()
+        # The available measuring nodes: a push flush waits for a reading of each of them.
+        self._round_size = 0
+        self._flush_job = HassJob(self._flush_push)
+        # The listeners by their scope, for push flushes (see ListenerScope).
+        self._scoped_listeners: dict[ListenerScope, dict[int, CALLBACK_TYPE]] = {}
+        self._listener_ids = 0
         self._unavailable_logged: set[int] = set()
         self.balancer = PowerBalancer(
             budget_mw=DEFAULT_BUDGET_W * 1000,
@@ -148,6 +183,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         )
         self.balancer_control = BalancerController(self)
         self.publisher: MqttPublisher | None = None
+        self.updater = MeshUpdater(hass, self)
 
     def attach_publisher(self, publisher: MqttPublisher) -> None:
         """Publish every reading, and what changed in the mesh, to MQTT."""
@@ -180,6 +216,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._discovery_poll = True
         self._read_failures = 0
         self._infos_at = dt_util.utcnow() if link.mode is ProtocolMode.V1 else None
+        self._info_asked = set()
         data = self.data
         data.connected = True
         data.gateway_address = link.address
@@ -190,6 +227,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             self._take_info(info)
         self._set_fallback(link.fallback)
         self._show_insecure(not link.authenticated)
+        self._show_issue(
+            legacy_issue_id(self.config_entry.entry_id),
+            shown=link.mode is ProtocolMode.LEGACY,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="legacy_firmware",
+            learn_more_url="https://github.com/dc-mesh/dc_mesh/blob/main/firmware/README.md",
+        )
         if not self._connecting_in_poll:
             # A failover round found this link: poll it at once (not at the next
             # interval, and not debounced behind the poll that failed with the old one).
@@ -214,6 +258,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             self._ingest(event)
         elif isinstance(event, NodeInfo):
             self._take_info(event)
+            self._pushed_beyond_readings.add(event.node_id)
         elif isinstance(event, StatusLine) and event.text == MESH_READY_VENDOR:
             if self.data.fallback:
                 self._set_fallback(False)
@@ -221,23 +266,79 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             return
         else:
             return
-        if isinstance(event, Reading | NodeInfo):
-            self._pushed.add(event.node_id)
-        if not self._polling and self._push_unsub is None:
+        self._pushed.add(event.node_id)  # a Reading or a NodeInfo
+        if self._polling:
+            return
+        if len(self._pushed) >= self._round_size and not self.command_lock.locked():
+            # every node of the round answered (and no command holds the mesh): show it now
+            if self._push_unsub is not None:
+                self._push_unsub()
+            self._flush_push()
+        elif self._push_unsub is None:
             self._push_unsub = async_call_later(
-                self.hass, PUSH_COALESCE_SECONDS, HassJob(self._flush_push)
+                self.hass, PUSH_COALESCE_SECONDS, self._flush_job
             )
 
     @callback
-    def _flush_push(self, _now: datetime) -> None:
-        """Publish pushed readings: only the entities of the nodes that sent one."""
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]:
+        """Listen for data updates; a ListenerScope as context spares it pushes of others."""
+        remove = super().async_add_listener(update_callback, context)
+        self._listener_ids += 1
+        listener_id = self._listener_ids
+        scope = context if isinstance(context, ListenerScope) else ListenerScope()
+        listeners = self._scoped_listeners.setdefault(scope, {})
+        listeners[listener_id] = update_callback
+
+        @callback
+        def remove_listener() -> None:
+            listeners.pop(listener_id, None)
+            remove()
+
+        return remove_listener
+
+    @callback
+    def _flush_push(self, _now: datetime | None = None) -> None:
+        """Publish pushed data: to the listeners of the mesh and of the nodes that sent some.
+
+        Work proportional to what changed: the listeners of the other nodes' entities, and of
+        entities that show no reading when readings are all that came, are not called at all.
+        """
         self._push_unsub = None
         self._update_availability()
-        self.changed_nodes, self._pushed = self._pushed, set()
+        changed = self.changed_nodes = self._pushed
+        self.changed_beyond_readings = self._pushed_beyond_readings
+        self._pushed = set()
+        self._pushed_beyond_readings = set()
+        beyond = self.changed_beyond_readings
+        scoped = self._scoped_listeners
+        scopes = [ListenerScope()]
+        if beyond:
+            scopes.append(ListenerScope(readings=False))
+        for node_id in changed:
+            scopes.append(ListenerScope(node_id))
+            if node_id in beyond:
+                scopes.append(ListenerScope(node_id, readings=False))
+        listeners = [
+            update_callback
+            for scope in scopes
+            if (in_scope := scoped.get(scope))
+            for update_callback in in_scope.values()
+        ]
         try:
-            self.async_update_listeners()
+            for update_callback in listeners:
+                try:
+                    update_callback()
+                except Exception:
+                    LOGGER.exception(
+                        "Unexpected error updating listener %s for %s",
+                        id(update_callback),
+                        self.name,
+                    )
         finally:
             self.changed_nodes = None
+            self.changed_beyond_readings = set()
 
     def _show_insecure(self, insecure: bool) -> None:
         """Warn, as a repair issue, while the gateway takes commands without a session."""
@@ -323,6 +424,12 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
             node.booted_at = booted
         self._update_device(node)
 
+    @callback
+    def node_updated(self, info: NodeInfo) -> None:
+        """A node's INFO after its firmware update (read over a link of its own)."""
+        self._take_info(info)
+        self.async_update_listeners()
+
     def _fire_restarted(self, node: NodeData, uptime: int) -> None:
         """A node restarted: an event the logbook shows on the node's device."""
         device = dr.async_get(self.hass).async_get_device_by_identifier(
@@ -363,6 +470,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         node = self._node(reading.node_id)
         now = dt_util.utcnow()
         previous = node.reading
+        if previous is None:  # a measuring node from now on
+            self._pushed_beyond_readings.add(node.node_id)
         if node.energy_kwh is None:
             node.energy_kwh = 0.0
         elif previous is not None and node.last_seen is not None:
@@ -391,17 +500,21 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
 
     def _update_availability(self) -> None:
         now = dt_util.utcnow()
+        available_sensors = 0
         for node in self.data.nodes.values():
-            timeout = self.stale_timeout if node.is_sensor else RELAY_STALE_AFTER
+            sensor = node.is_sensor
+            timeout = self.stale_timeout if sensor else RELAY_STALE_AFTER
             fresh = (
                 self.data.connected
                 and node.last_seen is not None
                 and now - node.last_seen <= timeout
             )
+            available_sensors += fresh and sensor
             if fresh == node.available:
                 continue
             node.available = fresh
             self._pushed.add(node.node_id)
+            self._pushed_beyond_readings.add(node.node_id)
             if not fresh and node.last_seen is not None and self.data.connected:
                 LOGGER.info(
                     "Node %s of %s has not answered for %s: unavailable",
@@ -415,6 +528,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
                 LOGGER.info(
                     "Node %s of %s is back", node.node_id, self.config_entry.title
                 )
+        self._round_size = available_sensors
 
     # ------------------------------------------------------------------ polling
     async def _async_update_data(self) -> MeshData:
@@ -494,8 +608,24 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self.data.gateway_node_id = link.gateway_node_id
 
     async def _async_refresh_infos(self, link: DcMeshLink) -> None:
-        """v1: ask every node for its INFO again now and then (relays only answer this)."""
-        if self._infos_at is None or dt_util.utcnow() - self._infos_at < INFO_INTERVAL:
+        """v1: ask every node for its INFO again now and then (relays only answer this).
+
+        A node whose INFO line was lost (a group reply that collided) is asked directly,
+        once per link: its firmware, role and update receiver would stay unknown until
+        the next round otherwise.
+        """
+        if self._infos_at is None:
+            return
+        for node_id in sorted(self.sensor_node_ids() - self._info_asked):
+            if self.data.nodes[node_id].info is None:
+                self._info_asked.add(node_id)
+                try:
+                    await link.info(node_id)
+                except LinkError:
+                    raise
+                except DcMeshError as err:
+                    LOGGER.debug("Node %s did not answer INFO: %s", node_id, err)
+        if dt_util.utcnow() - self._infos_at < INFO_INTERVAL:
             return
         self._infos_at = dt_util.utcnow()
         await link.read_infos()

@@ -9,7 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_EXCLUDED_ADDRESSES, CONF_MESH_KEY
+from .const import CONF_EXCLUDED_ADDRESSES, CONF_FIRMWARE_URL, CONF_MESH_KEY
 from .coordinator import DcMeshConfigEntry
 
 TO_REDACT = {
@@ -18,6 +18,7 @@ TO_REDACT = {
     CONF_MESH_KEY,
     "gateway_address",
     "address",
+    CONF_FIRMWARE_URL,  # may carry a token
 }
 
 
@@ -52,6 +53,21 @@ async def async_get_config_entry_diagnostics(
             "budget_mw": coordinator.balancer.budget_mw,
             "priority_node": coordinator.balancer.priority_node,
             "ceilings": dict(coordinator.balancer.ceilings),
+        },
+        "firmware": {
+            "catalog_url": coordinator.updater.catalog.url is not None,
+            "releases": [
+                f"{release.version} {release.role.value} {release.hardware}"
+                for release in coordinator.updater.catalog.releases
+            ],
+            "in_progress": {
+                str(node_id): asdict(progress)
+                for node_id, progress in coordinator.updater.progress.items()
+            },
+            "failures": {
+                str(node_id): failure
+                for node_id, failure in coordinator.updater.failures.items()
+            },
         },
         "nodes": {
             str(node_id): {

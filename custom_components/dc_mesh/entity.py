@@ -11,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import MANUFACTURER
-from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
+from .coordinator import DcMeshConfigEntry, DcMeshCoordinator, ListenerScope
 from .dcmesh import NodeRole
 from .models import NodeData
 
@@ -40,7 +40,10 @@ def async_add_node_entities(
             )
 
     _add_new_nodes()
-    entry.async_on_unload(coordinator.async_add_listener(_add_new_nodes))
+    # A node is new with its first reading or INFO: pushed readings of known nodes are not.
+    entry.async_on_unload(
+        coordinator.async_add_listener(_add_new_nodes, ListenerScope(readings=False))
+    )
     entry.async_on_unload(coordinator.async_on_forget(known.discard))
 
 
@@ -49,14 +52,55 @@ class DcMeshEntity(CoordinatorEntity[DcMeshCoordinator]):
 
     A mesh update touches one node or a few; rewriting every entity of the mesh at each
     one (~9 per node) would cost Home Assistant work (state machine, recorder, open
-    dashboards) proportional to the mesh, not to what changed.
+    dashboards) proportional to the mesh, not to what changed. Pushed readings (one per
+    node and second, the bulk of the updates) reach only the entities of the nodes that
+    sent them and that show readings; of those, an entity whose inputs did not change
+    does not even compute its state.
     """
 
     _attr_has_entity_name = True
+    # False: nothing the entity shows comes from a node's readings (INFO, settings, the
+    # link): pushed readings alone leave it as it is.
+    _shows_readings = True
+    # True: inputs (`_shown_inputs`) that differ always show differently (nothing rounds
+    # them, as a timestamp's state does to whole seconds): a change is written at once,
+    # without computing the state once more to compare it.
+    _state_follows_inputs = False
     _shown: tuple[object, ...] | None = None
+    _inputs: tuple[object, ...] | None = None
+
+    def _shown_inputs(self) -> tuple[object, ...] | None:
+        """The data the entity shows, cheaply, when nothing else decides its state.
+
+        Equal to the last update's: the entity skips computing its state. None: it has no
+        such summary and computes its state at every update.
+        """
+        return None
+
+    @property
+    def _scope(self) -> ListenerScope:
+        """What the entity shows, for the coordinator's push flushes."""
+        return ListenerScope(readings=self._shows_readings)
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to the coordinator's updates of what the entity shows."""
+        self.coordinator_context = self._scope
+        await super().async_added_to_hass()
 
     @callback
     def _handle_coordinator_update(self) -> None:
+        """Write the state if what the entity shows changed since the last write.
+
+        Push flushes call only the entities they concern (see `_scope`).
+        """
+        inputs = self._shown_inputs()
+        if inputs is not None:
+            if inputs == self._inputs:
+                return
+            self._inputs = inputs
+            if self._state_follows_inputs:
+                super()._handle_coordinator_update()
+                return
         shown = (
             self.available,
             self.state,
@@ -113,12 +157,9 @@ class DcMeshNodeEntity(DcMeshEntity):
                 (CONNECTION_BLUETOOTH, node.address)
             }
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        changed = self.coordinator.changed_nodes
-        if changed is not None and self.node_id not in changed:
-            return  # pushed readings of other nodes
-        super()._handle_coordinator_update()
+    @property
+    def _scope(self) -> ListenerScope:
+        return ListenerScope(self.node_id, self._shows_readings)
 
     @property
     def node(self) -> NodeData:

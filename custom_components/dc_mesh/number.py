@@ -61,6 +61,7 @@ class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):
     """The node's PWM duty; setting it is confirmed by a fresh reading."""
 
     entity_description = DUTY
+    _state_follows_inputs = True  # whole percents
 
     def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:
         """Attach to the node."""
@@ -71,6 +72,10 @@ class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):
         """The duty the node reported last."""
         reading = self.node.reading
         return reading.duty if reading is not None else None
+
+    def _shown_inputs(self) -> tuple[object, ...]:
+        node = self.node
+        return (node.available, node.reading.duty if node.reading else None)
 
     async def async_set_native_value(self, value: float) -> None:
         """Send the duty to the node and confirm it."""
@@ -84,6 +89,7 @@ class DcMeshBudgetNumber(DcMeshHubEntity, RestoreNumber):
     """
 
     entity_description = BUDGET
+    _shows_readings = False
 
     async def async_added_to_hass(self) -> None:
         """Take the budget the user set before the restart."""

@@ -38,6 +38,7 @@ class DcMeshPrioritySelect(DcMeshHubEntity, SelectEntity, RestoreEntity):
     """
 
     entity_description = PRIORITY
+    _shows_readings = False  # its options change with a new node (not a reading)
 
     async def async_added_to_hass(self) -> None:
         """Take the priority node chosen before the restart."""

@@ -40,6 +40,8 @@ class DcMeshNodeSensorEntityDescription(SensorEntityDescription):
     """A sensor of a mesh node."""
 
     value_fn: Callable[[NodeData], float | str | datetime | None]
+    # False: the value does not come from the node's readings (pushed ones leave it alone).
+    shows_readings: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +50,7 @@ class DcMeshHubSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[MeshData], float | int | str | None]
     needs_link: bool = True
+    shows_readings: bool = True
 
 
 NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
@@ -98,6 +101,7 @@ INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         translation_key="firmware",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda node: node.info.firmware if node.info else None,
+        shows_readings=False,
     ),
     DcMeshNodeSensorEntityDescription(
         key="last_boot",
@@ -105,6 +109,7 @@ INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda node: node.booted_at,
+        shows_readings=False,
     ),
     DcMeshNodeSensorEntityDescription(
         key="free_heap",
@@ -116,6 +121,7 @@ INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=lambda node: node.info.free_heap if node.info else None,
+        shows_readings=False,
     ),
     DcMeshNodeSensorEntityDescription(
         key="signal",
@@ -124,7 +130,8 @@ INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
-        value_fn=lambda node: node.rssi,
+        value_fn=lambda node: node.rssi,  # taken at polls
+        shows_readings=False,
     ),
 )
 
@@ -154,6 +161,7 @@ HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
         translation_key="gateway_node",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.gateway_node_id,
+        shows_readings=False,
     ),
     # Counts from 0 at every start of Home Assistant: not a statistic (no state class).
     DcMeshHubSensorEntityDescription(
@@ -162,6 +170,7 @@ HUB_SENSORS: tuple[DcMeshHubSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.failover_count,
         needs_link=False,
+        shows_readings=False,
     ),
 )
 
@@ -249,11 +258,20 @@ class DcMeshNodeSensor(DcMeshNodeEntity, SensorEntity):
         """Bind the description to the node."""
         super().__init__(coordinator, node_id, description.key)
         self.entity_description = description
+        self._shows_readings = description.shows_readings
+        # a timestamp shows whole seconds: two values may look alike
+        self._state_follows_inputs = (
+            description.device_class is not SensorDeviceClass.TIMESTAMP
+        )
 
     @property
     def native_value(self) -> float | str | datetime | None:
         """The node's current value."""
         return self.entity_description.value_fn(self.node)
+
+    def _shown_inputs(self) -> tuple[object, ...]:
+        node = self.node
+        return (node.available, self.entity_description.value_fn(node))
 
 
 class DcMeshEnergySensor(DcMeshNodeEntity, RestoreSensor):
@@ -263,6 +281,7 @@ class DcMeshEnergySensor(DcMeshNodeEntity, RestoreSensor):
     """
 
     entity_description = ENERGY_SENSOR
+    _state_follows_inputs = True
 
     def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:
         """Attach to the node."""
@@ -280,6 +299,10 @@ class DcMeshEnergySensor(DcMeshNodeEntity, RestoreSensor):
         """Energy in kWh."""
         return self.node.energy_kwh
 
+    def _shown_inputs(self) -> tuple[object, ...]:
+        node = self.node
+        return (node.available, node.energy_kwh)
+
 
 class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):
     """A sensor of the mesh as a whole."""
@@ -294,6 +317,8 @@ class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):
         """Bind the description to the mesh."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
+        self._shows_readings = description.shows_readings
+        self._state_follows_inputs = True  # numbers, an id: no timestamps
 
     @property
     def available(self) -> bool:
@@ -306,6 +331,9 @@ class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):
     def native_value(self) -> float | int | str | None:
         """The mesh's current value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+    def _shown_inputs(self) -> tuple[object, ...]:
+        return (self.available, self.native_value)
 
 
 class DcMeshMqttSensor(DcMeshHubSensor):

@@ -56,6 +56,7 @@ class DcMeshBalancingSwitch(DcMeshHubEntity, SwitchEntity, RestoreEntity):
     """
 
     entity_description = BALANCING
+    _shows_readings = False
 
     async def async_added_to_hass(self) -> None:
         """Resume balancing if it was on before the restart."""

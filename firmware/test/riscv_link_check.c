@@ -10,6 +10,7 @@
 #include "dcp_payload.h"
 #include "dcp_ramp.h"
 #include "dcp_reply.h"
+#include "dcp_stagger.h"
 #include "dcp_tracker.h"
 
 static volatile uint32_t g_sink;
@@ -101,5 +102,14 @@ int main(void)
     dcp_ota_data(&ota, 1, key, 8, &ota_result);
     dcp_ota_conn_closed(&ota, 1);
     g_sink += (uint32_t)ota_result.reply_len;
+    static dcp_stagger_t stagger;
+    static dcp_stagger_entry_t held;
+    bool evicted = false;
+    size_t slot = 0;
+    dcp_stagger_init(&stagger);
+    g_sink += dcp_stagger_delay_ms(3, DCP_GROUP_ADDR);
+    g_sink += (uint32_t)dcp_stagger_put(&stagger, 0, 300, 5, 0, "D:1%", 4, &held, &evicted);
+    g_sink += dcp_stagger_wait_ms(&stagger, 0);
+    g_sink += dcp_stagger_take(&stagger, 300, &held, &slot);
     return 0;
 }

@@ -27,7 +27,8 @@ static void test_rejects(void **state)
     uint8_t out[DCP_ADV_SERVICE_DATA_LEN];
     assert_int_equal(dcp_adv_service_data(out, 7, 0, 0, 0, 0), 0);
     assert_int_equal(dcp_adv_service_data(NULL, 8, 0, 0, 0, 0), 0);
-    assert_int_equal(dcp_adv_service_data(out, 8, 0, 10, 0, 0), 0);
+    assert_int_equal(dcp_adv_service_data(out, 8, 0, 100, 0, 0), 0);
+    assert_int_equal(dcp_adv_service_data(out, 8, 0, 99, 0, 0), 8);
     assert_int_equal(dcp_adv_service_data(out, 8, 0, 0, 2, 0), 0);
 }
 
@@ -36,11 +37,13 @@ static void test_addresses(void **state)
     (void)state;
     uint8_t node = 0xAA;
     assert_false(dcp_node_from_addr(0x0004, &node));
-    assert_false(dcp_node_from_addr(0x000F, &node));
+    assert_false(dcp_node_from_addr(0x0069, &node));
     assert_false(dcp_node_from_addr(0xC000, &node));
     assert_int_equal(node, 0xAA);
     assert_true(dcp_node_from_addr(0x000E, &node));
     assert_int_equal(node, 9);
+    assert_true(dcp_node_from_addr(0x0068, &node));
+    assert_int_equal(node, 99);
     assert_int_equal(dcp_addr_from_node(3), 0x0008);
 }
 
@@ -59,7 +62,9 @@ static void test_full_advertising_data(void **state)
                      31);
     assert_memory_equal(out, expected, sizeof(expected));
     assert_int_equal(dcp_adv_data(out, 30, 0, 7, 0, 0), 0);
-    assert_int_equal(dcp_adv_data(out, sizeof(out), 0, 12, 0, 0), 0);
+    assert_int_equal(dcp_adv_data(out, sizeof(out), 0, 100, 0, 0), 0);
+    assert_int_equal(dcp_adv_data(out, sizeof(out), 0, 42, 0, 0), 31);
+    assert_int_equal(out[16], 42);
 }
 
 int main(void)

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -71,7 +72,8 @@ static void test_errors(void **state)
         const char *reply;
     } cases[] = {
         {"", "ERROR:NO_NODE_ID"},          {":x", "ERROR:NO_NODE_ID"},
-        {"12:READ", "ERROR:INVALID_NODE"}, {"3", "ERROR:NO_COMMAND"},
+        {"100:READ", "ERROR:INVALID_NODE"}, {"07:READ", "ERROR:INVALID_NODE"},
+        {"1x:READ", "ERROR:INVALID_NODE"}, {"3", "ERROR:NO_COMMAND"},
         {"3:", "ERROR:NO_COMMAND"},        {"3:zap", "ERROR:UNKNOWN_CMD:ZAP"},
         {"3:DUTY:101", "ERROR:INVALID_VALUE:101"},
     };
@@ -91,8 +93,38 @@ static void test_not_ready_after_parse(void **state)
     plan("ALL:READ", DCP_NODE_NONE, &p);
     assert_int_equal(p.count, 1);
     assert_string_equal(p.actions[0].text, "ERROR:NOT_READY");
-    plan("ALL:READ", 10, &p);
+    plan("ALL:READ", 100, &p);
     assert_string_equal(p.actions[0].text, "ERROR:NOT_READY");
+}
+
+static void test_two_digit_targets(void **state)
+{
+    (void)state;
+    dcp_plan_t p;
+    plan("42:DUTY:30", 0, &p);
+    assert_int_equal(p.count, 3);
+    assert_int_equal(p.actions[1].kind, DCP_ACT_MESH);
+    assert_int_equal(p.actions[1].dst, 0x0005 + 42);
+    assert_string_equal(p.actions[1].text, "duty:30");
+    plan("99:READ", 10, &p);
+    assert_int_equal(p.actions[1].dst, 0x0068);
+    plan("10:READ", 10, &p); /* a node with a two-digit id handles its own id locally */
+    assert_int_equal(p.count, 2);
+    assert_int_equal(p.actions[1].kind, DCP_ACT_LOCAL);
+    plan("ALL:READ", 99, &p);
+    assert_int_equal(p.count, 4);
+    assert_int_equal(p.actions[2].dst, 0xC000);
+    /* every id 0..99 is one spelling; anything else is refused */
+    for (unsigned id = 0; id < 100; id++) {
+        char cmd[16];
+        snprintf(cmd, sizeof(cmd), "%u:READ", id);
+        plan(cmd, 5, &p);
+        if (id == 5) {
+            assert_int_equal(p.actions[1].kind, DCP_ACT_LOCAL);
+        } else {
+            assert_int_equal(p.actions[1].dst, 0x0005 + id);
+        }
+    }
 }
 
 static void test_length_limit(void **state)
@@ -161,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_monitor_keeps_target),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_not_ready_after_parse),
+        cmocka_unit_test(test_two_digit_targets),
         cmocka_unit_test(test_length_limit),
         cmocka_unit_test(test_echo_is_sanitised),
         cmocka_unit_test(test_cmd_name),

@@ -64,7 +64,9 @@ static void test_data_rejects(void **state)
 {
     (void)state;
     char buf[DCP_MESSAGE_MAX];
-    assert_int_equal(dcp_fmt_data(buf, sizeof(buf), 10, 0, 0, 0), -1);
+    assert_int_equal(dcp_fmt_data(buf, sizeof(buf), 100, 0, 0, 0), -1);
+    assert_int_equal(dcp_fmt_data(buf, sizeof(buf), 99, 0, 0, 0), 42);
+    assert_string_equal(buf, "NODE99:DATA:D:0%,V:0.000V,I:0.00mA,P:0.0mW");
     assert_int_equal(dcp_fmt_data(buf, sizeof(buf), 0, 101, 0, 0), -1);
     assert_int_equal(dcp_fmt_data(buf, sizeof(buf), 0, 0, -1, 0), -1);
     /* too small: truncated, terminated, reported */
@@ -94,7 +96,8 @@ static void test_info(void **state)
         buf, "NODE0:INFO:FW:1.0.0,HW:ESP32-C6,ROLE:U,CAP:0003,UP:3600,HEAP:142000,MESH:1a2b3c4d,GW:1");
     dcp_info_t longest = {"4294967295.1.123", "ABCDEFGHIJKLMNOP", 'R', 0xFFFF, UINT32_MAX,
                           UINT32_MAX, UINT32_MAX, false};
-    assert_true(dcp_fmt_info(buf, sizeof(buf), 9, &longest) > 0);
+    assert_int_equal(dcp_fmt_info(buf, sizeof(buf), 99, &longest), 116);
+    assert_int_equal(dcp_fmt_info(buf, sizeof(buf), 100, &longest), -1);
 }
 
 static void test_info_rejects(void **state)

@@ -86,6 +86,24 @@ static void test_queue_bound_and_abort(void **state)
     assert_false(dcp_tracker_enqueue(&t, 0x000E, NULL, 0));
 }
 
+static void test_two_digit_node_addresses(void **state)
+{
+    (void)state;
+    dcp_tracker_t t;
+    dcp_tracker_init(&t, 5000);
+    enqueue(&t, 0x0068, "read"); /* node 99 */
+    enqueue(&t, 0x000F, "read"); /* node 10 */
+    dcp_send_t s;
+    assert_true(dcp_tracker_next(&t, 0, &s));
+    assert_int_equal(s.dst, 0x0068);
+    assert_false(dcp_tracker_on_status(&t, 0x000F));
+    assert_true(dcp_tracker_on_status(&t, 0x0068));
+    assert_true(dcp_tracker_next(&t, 10, &s));
+    uint16_t addr = 0;
+    assert_true(dcp_tracker_expired(&t, 5010, &addr));
+    assert_int_equal(addr, 0x000F);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +111,7 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_timeout_across_wrap),
         cmocka_unit_test(test_queue_bound_and_abort),
+        cmocka_unit_test(test_two_digit_node_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include "dcp_command.h"
 #include "dcp_payload.h"
 #include "dcp_reply.h"
+#include "dcp_stagger.h"
 #include "tsv.h"
 
 #define BUF 1024
@@ -515,6 +516,81 @@ static void test_hostile_file_shape(void **state)
     assert_true(rows >= 50);
 }
 
+/* Appends "<ms>:<to>:<answer>" to out (';'-separated), the answers column of stagger.tsv. */
+static void emit(char *out, size_t cap, uint32_t ms, uint16_t to, const char *text)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, "%s%lu:%04x:%s", n > 0 ? ";" : "", (unsigned long)ms, to, text);
+}
+
+static void test_stagger(void **state)
+{
+    (void)state;
+    tsv_t t;
+    unsigned rows = 0;
+    tsv_open(&t, "stagger.tsv");
+    while (tsv_next(&t)) {
+        assert_int_equal(t.ncols, 4);
+        uint8_t node = (uint8_t)atoi(t.cols[0]);
+        dcp_stagger_t s;
+        dcp_stagger_init(&s);
+        char got[BUF] = "";
+        for (char *ev = strtok(t.cols[1], ";"); ev != NULL; ev = strtok(NULL, ";")) {
+            char *rest = NULL;
+            if (strncmp(ev, "tick:", 5) == 0) {
+                uint32_t now = (uint32_t)strtoul(ev + 5, NULL, 10);
+                dcp_stagger_entry_t e;
+                size_t slot = 0;
+                while (dcp_stagger_take(&s, now, &e, &slot)) {
+                    emit(got, sizeof(got), now, e.dst, e.text);
+                }
+                continue;
+            }
+            assert_int_equal(strncmp(ev, "send:", 5), 0);
+            uint32_t now = (uint32_t)strtoul(ev + 5, &rest, 10);
+            assert_true(*rest == ':');
+            uint16_t src = (uint16_t)strtoul(rest + 1, &rest, 16);
+            assert_true(*rest == ':');
+            uint16_t dst = (uint16_t)strtoul(rest + 1, &rest, 16);
+            assert_true(*rest == ':');
+            char *kind_text = rest + 1;
+            rest = strchr(kind_text, ':');
+            assert_non_null(rest);
+            *rest = '\0';
+            uint8_t kind = strcmp(kind_text, "reading") == 0 ? (uint8_t)DCP_SERVE_READING
+                           : strcmp(kind_text, "info") == 0  ? (uint8_t)DCP_SERVE_INFO
+                                                              : (uint8_t)DCP_SERVE_ERR_UNKNOWN;
+            assert_true(kind != DCP_SERVE_ERR_UNKNOWN || strcmp(kind_text, "unknown") == 0);
+            uint8_t text[BUF];
+            size_t len = tsv_unescape(rest + 1, text, sizeof(text) - 1);
+            text[len] = '\0';
+            uint32_t delay = dcp_stagger_delay_ms(node, dst);
+            if (delay == 0) {
+                emit(got, sizeof(got), now, src, (const char *)text);
+                continue;
+            }
+            dcp_stagger_entry_t evicted;
+            bool has_evicted = false;
+            size_t slot = dcp_stagger_put(&s, now, delay, src, kind, (const char *)text, len,
+                                          &evicted, &has_evicted);
+            assert_true(slot < DCP_STAGGER_SLOTS);
+            if (has_evicted) {
+                emit(got, sizeof(got), now, evicted.dst, evicted.text);
+            }
+        }
+        uint8_t want[BUF];
+        size_t wlen = tsv_unescape(strcmp(t.cols[2], "-") == 0 ? "" : t.cols[2], want,
+                                   sizeof(want) - 1);
+        want[wlen] = '\0';
+        if (strcmp(got, (char *)want) != 0) {
+            fail_msg("stagger.tsv:%u: got \"%s\" want \"%s\"", t.lineno, got, (char *)want);
+        }
+        rows++;
+    }
+    tsv_close(&t);
+    assert_true(rows >= 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_replies),      cmocka_unit_test(test_advertisement),
         cmocka_unit_test(test_hostile_file_shape), cmocka_unit_test(test_streams),
         cmocka_unit_test(test_payloads),     cmocka_unit_test(test_status),
+        cmocka_unit_test(test_stagger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

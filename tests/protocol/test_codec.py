@@ -31,6 +31,8 @@ from custom_components.dc_mesh.dcmesh import (
     address_from_node_id,
     chunk_message,
     encode_command,
+    group_reply_delay,
+    max_target,
     node_id_from_address,
     parse_message,
     parse_service_data,
@@ -476,15 +478,28 @@ def test_absurd_magnitudes_are_out_of_range(field: str) -> None:
 
 
 def test_addresses_and_node_ids() -> None:
+    """The address plan: node ids 0..99 are unicast 0x0005..0x0068 (section 10)."""
     assert node_id_from_address(0x0005) == 0
     assert node_id_from_address(0x000E) == 9
+    assert node_id_from_address(0x000F) == 10
+    assert node_id_from_address(0x0068) == 99
     assert node_id_from_address(0x0004) is None
-    assert node_id_from_address(0x000F) is None
+    assert node_id_from_address(0x0069) is None
     assert node_id_from_address(0xC000) is None
-    assert [address_from_node_id(n) for n in (0, 9)] == [0x0005, 0x000E]
-    for bad in (-1, 10):
+    assert [address_from_node_id(n) for n in (0, 9, 42, 99)] == [
+        0x0005,
+        0x000E,
+        0x002F,
+        0x0068,
+    ]
+    for bad in (-1, 100):
         with pytest.raises(ValueError, match="node id"):
             address_from_node_id(bad)
+    assert max_target(large_mesh=False) == 9
+    assert max_target(large_mesh=True) == 99
+    assert group_reply_delay(0) == 0.0
+    assert group_reply_delay(29) == pytest.approx(2.9)
+    assert group_reply_delay(100) == 0.0
     assert reply_node_id_from_address(0x0005) == 0
     assert reply_node_id_from_address(0x000F) == 10
     assert reply_node_id_from_address(0x7FFF) == MAX_REPLY_NODE_ID
@@ -553,6 +568,17 @@ def test_service_data_raises_only_protocol_error(data: bytes) -> None:
         parse_service_data(data)
 
 
+@given(st.integers(0, 255))
+def test_service_data_node_ids_follow_the_plan(node: int) -> None:
+    data = bytes([1, 0x1A, 0x2B, 0x3C, 0x4D, node, 0, 3])
+    if node < 100 or node == 0xFF:
+        assert parse_service_data(data).node_id == (None if node == 0xFF else node)
+        return
+    with pytest.raises(ProtocolError) as info:
+        parse_service_data(data)
+    assert info.value.reason == "bad_node_id"
+
+
 # Encoding
 
 
@@ -574,6 +600,41 @@ def test_encode_command(
     target: object, command: str, value: int | None, expected: bytes
 ) -> None:
     assert encode_command(target, command, value) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("target", "command", "value", "expected"),
+    [
+        (10, "READ", None, b"10:READ"),
+        (42, "DUTY", 30, b"42:DUTY:30"),
+        (99, "STOP", None, b"99:STOP"),
+        (5, "READ", None, b"5:READ"),
+        ("ALL", "DUTY", 7, b"ALL:DUTY:7"),
+    ],
+)
+def test_encode_command_large_mesh(
+    target: object, command: str, value: int | None, expected: bytes
+) -> None:
+    assert encode_command(target, command, value, large_mesh=True) == expected  # type: ignore[arg-type]
+    if isinstance(target, int) and target >= 10:
+        # a gateway without CAP_LARGE_MESH (v0.7, older v1) names 0..9 only
+        with pytest.raises(CommandError, match=r"0\.\.9"):
+            encode_command(target, command, value)  # type: ignore[arg-type]
+
+
+@given(st.integers(-(10**6), 10**6), st.booleans())
+def test_encode_target_is_one_spelling_of_the_plan(node: int, large_mesh: bool) -> None:
+    """Every node id in range has exactly one spelling, without leading zeros; others raise."""
+    highest = 99 if large_mesh else 9
+    try:
+        encoded = encode_command(node, "READ", large_mesh=large_mesh)
+    except CommandError:
+        assert not 0 <= node <= highest
+        return
+    assert 0 <= node <= highest
+    head = encoded.split(b":")[0]
+    assert head == str(node).encode()
+    assert re.fullmatch(rb"[0-9]|[1-9][0-9]", head)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from custom_components.dc_mesh.dcmesh import (
     Sent,
     StatusLine,
 )
+from simulator import wire
 from simulator.bleak_backend import SimBleakBackend, SimBleakClient, discover
 from simulator.mesh import ChunkFaults, Latencies, Mesh, Profile, build_mesh
 
@@ -247,6 +248,78 @@ async def test_read_all_with_a_dead_node_returns_the_others(
     assert set(await link.read_all(expected=UNIVERSAL)) == {0, 1}
 
 
+def push_before_the_poll(mesh: Mesh, chunks: list[bytes]) -> list[bytes]:
+    """The gateway notifies `chunks` just before it handles our next ALL:READ.
+
+    As when a node's STATUS (a MONITOR's, another client's) reaches the gateway while our
+    write is on its way: the chunks come after the write, before the read's own answers.
+    Returns the list of writes seen.
+    """
+    gateway = mesh.node(0)
+    original = gateway.handle_write
+    seen: list[bytes] = []
+
+    async def handle_write(raw: bytes, session: Any = None) -> None:
+        seen.append(raw)
+        if raw.endswith(b"ALL:READ") and len(seen) == 1:
+            for session_ in gateway.sessions:
+                session_.push(list(chunks))
+        await original(raw, session)
+
+    gateway.handle_write = handle_write  # type: ignore[method-assign]
+    return seen
+
+
+async def test_a_pushed_reading_does_not_answer_the_poll(
+    link: DcMeshLink, mesh: Mesh
+) -> None:
+    """Node 2 misses the group read; its reading pushed meanwhile refreshes, not answers."""
+    await link.read_all(expected=UNIVERSAL)  # (v0.7: the gateway's id, from its answer)
+    events = record(link)
+    mesh.miss_group_messages(2)
+    pushed = f"NODE2:DATA:{mesh.node(2).reading()}".encode()
+    push_before_the_poll(mesh, [pushed])
+    answers = await link.read_all(expected=UNIVERSAL)
+    assert set(answers) == {0, 1}  # node 2 did not answer the read
+    assert link.gateway_node_id == 0  # nor was it taken for the connected node
+    pushed_events = [e for e in events if isinstance(e, Reading) and e.node_id == 2]
+    assert len(pushed_events) == 1  # but the pushed reading reached the callbacks
+
+
+async def test_a_reading_begun_before_the_poll_does_not_answer_it(
+    link: DcMeshLink, mesh: Mesh
+) -> None:
+    """A message whose first chunk came before the write is no answer to it."""
+    await link.read_all(expected=UNIVERSAL)
+    mesh.miss_group_messages(2)
+    chunks = wire.chunk(f"NODE2:DATA:{mesh.node(2).reading()}".encode())
+    mesh.node(0).sessions[0].push(chunks[:1])
+    await asyncio.sleep(0.01)  # the first chunk arrives before the poll is written
+    push_before_the_poll(mesh, chunks[1:])
+    assert set(await link.read_all(expected=UNIVERSAL)) == {0, 1}
+
+
+async def test_the_gateway_after_sent_and_second_readings_are_pushes(
+    link: DcMeshLink, mesh: Mesh
+) -> None:
+    """One answer per node: the first after SENT; the gateway's own comes before SENT."""
+    await link.read_all(expected=UNIVERSAL)
+    gateway = mesh.node(0)
+    original = gateway.on_status
+
+    def on_status(source: int, text: str) -> None:
+        original(source, text)
+        if source == mesh.node(1).address:  # then a reading of the gateway, pushed
+            gateway.forward(gateway.address, "D:77%,V:1.000V,I:1.00mA,P:1.0mW")
+            gateway.forward(source, "D:66%,V:1.000V,I:1.00mA,P:1.0mW")
+
+    gateway.on_status = on_status  # type: ignore[method-assign]
+    answers = await link.read_all(expected=UNIVERSAL)
+    assert set(answers) == UNIVERSAL
+    assert answers[0].duty != 77
+    assert answers[1].duty != 66
+
+
 async def test_read_one_node(link: DcMeshLink, mesh: Mesh) -> None:
     for node_id in (0, 1):  # handled locally, then over the mesh
         reading = await link.read(node_id)
@@ -352,8 +425,10 @@ async def test_invalid_duty_is_refused_before_writing(link: DcMeshLink) -> None:
     for duty in (-1, 101):
         with pytest.raises(CommandError):
             await link.set_duty(1, duty)
+    # beyond the ids the gateway takes: 9 (v0.7), 99 (v1, CAP_LARGE_MESH)
+    assert link.max_target == (99 if link.mode is ProtocolMode.V1 else 9)
     with pytest.raises(CommandError):
-        await link.set_duty(10, 50)
+        await link.set_duty(link.max_target + 1, 50)
     await asyncio.sleep(0.05)
     assert events == []
 

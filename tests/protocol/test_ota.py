@@ -13,6 +13,7 @@ import pytest
 
 from custom_components.dc_mesh.dcmesh import (
     AuthRefusedError,
+    DcMeshError,
     DcMeshLink,
     FirmwareImage,
     ImageError,
@@ -28,7 +29,13 @@ from custom_components.dc_mesh.dcmesh import (
     parse_reply,
 )
 from custom_components.dc_mesh.dcmesh.auth import needs_session
-from custom_components.dc_mesh.dcmesh.ota import OtaTransfer, ReplyKind
+from custom_components.dc_mesh.dcmesh.ota import (
+    OtaTransfer,
+    Pacer,
+    Pacing,
+    ReplyKind,
+    _Sender,
+)
 from simulator import ota as sim_ota
 from simulator.bleak_backend import SimBleakClient
 from simulator.mesh import Latencies, Mesh, build_mesh
@@ -41,6 +48,15 @@ LATENCIES = dataclasses.replace(
     Latencies.fast(), ota_selftest_timeout=0.2, supervision_timeout=0.02
 )
 SIZE = 24_000
+# The pacing's time constants scaled to the fast latencies (1 ms connection events: 30x).
+# (A held-back write is not scaled: the simulator's own CPU time is real.)
+FAST_PACING = Pacing(
+    start_rate=2000.0,
+    min_rate=250.0,
+    sample_seconds=0.03,
+    growth=0.3,
+    growth_far=3.0,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -73,14 +89,14 @@ def image(version: str = "1.1.0", size: int = SIZE, **kwargs: object) -> Firmwar
 def transfer(
     link: DcMeshLink, firmware: FirmwareImage, **kwargs: object
 ) -> OtaTransfer:
-    return OtaTransfer(
-        link,
-        firmware,
-        reply_timeout=0.5,
-        begin_timeout=1.0,
-        status_after=0.1,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    options: dict[str, object] = {
+        "reply_timeout": 0.5,
+        "begin_timeout": 1.0,
+        "status_after": 0.1,
+        "pacing": FAST_PACING,
+        **kwargs,
+    }
+    return OtaTransfer(link, firmware, **options)  # type: ignore[arg-type]
 
 
 async def reconnect_info(mesh: Mesh, version_wait: float = 0.4) -> str:
@@ -203,7 +219,7 @@ async def test_dropped_frames_still_complete(mesh: Mesh) -> None:
     link = await linked(mesh)
     session = mesh.node(0).sessions[0]
     firmware = image()
-    stats = await transfer(link, firmware).run()
+    stats = await transfer(link, firmware, pacing=None).run()
     assert session.data_dropped > 0
     assert stats.gaps > 0
     assert stats.resent > 0
@@ -286,3 +302,217 @@ async def test_abort_keeps_the_running_firmware(mesh: Mesh) -> None:
     assert mesh.node(0).ota.state is sim_ota.State.IDLE  # type: ignore[union-attr]
     await link.disconnect()
     assert await reconnect_info(mesh, 0.05) == "1.0.0"
+
+
+# Pacing: a proxy forwards writes without flow control and drops what overruns its buffer.
+
+
+async def test_paced_through_a_proxy_few_drops_no_byte_twice(mesh: Mesh) -> None:
+    # 1600 chunks a second: below the pace the sender starts with (2000)
+    mesh.latencies = dataclasses.replace(
+        LATENCIES, conn_interval=0.005, ota_reboot=0.05
+    )
+    mesh.set_ota_proxy(0)
+    link = await linked(mesh)
+    session = mesh.node(0).sessions[0]
+    firmware = image()
+    stats = await transfer(link, firmware).run()
+    assert not stats.flow_controlled
+    assert stats.slowdowns >= 1  # the pace reacted to the proxy's drops
+    assert 0 < stats.rate < FAST_PACING.start_rate * 16
+    flash = mesh.node(0).flash
+    assert flash.holds(firmware.data)
+    assert flash.rewrites == 0
+    writes = session.data_writes + session.data_dropped
+    assert session.proxy_overflows < 0.05 * writes
+    await link.disconnect()
+
+
+async def test_unpaced_through_a_proxy_overruns_it(mesh: Mesh) -> None:
+    """The same proxy, the sender without pacing: many of its writes are dropped."""
+    mesh.latencies = dataclasses.replace(LATENCIES, conn_interval=0.01, ota_reboot=0.05)
+    mesh.set_ota_proxy(0)
+    link = await linked(mesh)
+    session = mesh.node(0).sessions[0]
+    firmware = image(size=4096)
+    stats = await transfer(link, firmware, pacing=None, status_after=0.01).run()
+    assert stats.rate == 0
+    assert session.proxy_overflows > 0.25 * (session.data_writes + session.data_dropped)
+    assert mesh.node(0).flash.holds(firmware.data)
+    assert mesh.node(0).flash.rewrites == 0
+    await link.disconnect()
+
+
+async def test_flow_control_is_left_to_the_transport(mesh: Mesh) -> None:
+    """A local adapter holds the first burst back: no pacing, the controller paces."""
+    realistic = Latencies.realistic()  # 8 PDUs held back at 4 per 30 ms
+    mesh.latencies = dataclasses.replace(
+        LATENCIES,
+        tx_buffer=realistic.tx_buffer,
+        conn_interval=realistic.conn_interval,
+        packets_per_event=realistic.packets_per_event,
+        ota_reboot=0.1,
+    )
+    link = await linked(mesh)
+    firmware = image(size=2048)
+    stats = await transfer(link, firmware).run()
+    assert stats.flow_controlled
+    assert stats.rate == 0
+    assert stats.resent == 0
+    assert mesh.node(0).flash.holds(firmware.data)
+    await link.disconnect()
+
+
+async def test_resume_through_a_proxy(mesh: Mesh) -> None:
+    mesh.set_ota_proxy(0)
+    mesh.disconnect_ota_at(0, 0.4)
+    link = await linked(mesh)
+    firmware = image()
+    job = transfer(link, firmware)
+    with pytest.raises(LinkError):
+        await job.run()
+    await asyncio.sleep(0.05)
+    await link.connect()
+    await job.run()
+    assert job.stats.starts[1] >= 0.4 * SIZE
+    flash = mesh.node(0).flash
+    assert flash.erases == 1
+    assert flash.rewrites == 0
+    assert flash.holds(firmware.data)
+    await link.disconnect()
+
+
+async def test_a_refused_status_probe_is_written_again(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A congested proxy refuses a command (the link stays up): not the end of it."""
+    mesh.set_ota_drops(0, 0.05)
+    link = await linked(mesh)
+    send_raw = link.send_raw
+    refused = 0
+
+    async def congested(payload: bytes) -> None:
+        nonlocal refused
+        if payload == b"OTA:STATUS" and refused < 3:
+            refused += 1
+            raise LinkError("ATT error 0x8F")
+        await send_raw(payload)
+
+    monkeypatch.setattr(link, "send_raw", congested)
+    firmware = image()
+    stats = await transfer(link, firmware, pacing=None).run()
+    assert stats.failed_probes == 3
+    assert stats.status_probes > 3
+    assert mesh.node(0).flash.holds(firmware.data)
+    await link.disconnect()
+
+
+async def test_a_probe_failing_otherwise_ends_the_transfer(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh.set_ota_drops(0, 0.05)
+    link = await linked(mesh)
+    send_raw = link.send_raw
+
+    async def broken(payload: bytes) -> None:
+        if payload == b"OTA:STATUS":
+            raise DcMeshError("the probe broke")
+        await send_raw(payload)
+
+    monkeypatch.setattr(link, "send_raw", broken)
+    with pytest.raises(DcMeshError, match="probe broke"):
+        await transfer(link, image(), pacing=None).run()
+    await link.disconnect()
+
+
+CHUNK = 16
+PACING = Pacing()
+
+
+def paced(now: float = 0.0) -> Pacer:
+    return Pacer(CHUNK, now, PACING)
+
+
+def test_pacer_starts_doubling_then_follows_the_link() -> None:
+    pacer = paced()
+    assert pacer.rate == PACING.start_rate * CHUNK  # 1024 B/s
+    pacer.acknowledged(4096, 1.0)  # the first acknowledgement only starts a sample
+    pacer.acknowledged(6144, 1.5)  # too short a sample: nothing yet
+    assert pacer.rate == 1024
+    pacer.acknowledged(8192, 3.0)  # 2048 B/s delivered: the link keeps up
+    assert pacer.rate == 2048
+    assert pacer.starting
+    pacer.acknowledged(10240, 5.0)  # 1024 B/s delivered of 2048: a queue grows
+    assert not pacer.starting
+    assert pacer.rate == 2048  # the best recent delivery rate
+    assert pacer.delivery == 2048
+
+
+def test_pacer_slows_down_once_per_loss() -> None:
+    pacer = paced()
+    pacer.acknowledged(0, 0.0)
+    pacer.acknowledged(4096, 2.0)  # 2048 B/s at a pace of 1024: doubled
+    assert pacer.rate == 2048
+    assert pacer.lost(5000, 6000, 2.0)  # a gap: down to backoff x the delivery rate
+    assert pacer.rate == pytest.approx(0.95 * 2048)
+    slowed = pacer.rate
+    assert not pacer.lost(5200, 6000, 2.1)  # the same loss event (what was out then)
+    assert pacer.rate == slowed
+    assert pacer.lost(5200, 6100, 2.2)  # no progress since: the resend was lost too
+    assert pacer.rate < slowed
+    assert pacer.lost(6100, 6500, 2.3)  # beyond what was out: a new loss event
+    for when in range(3, 300):
+        pacer.lost(6100, 6500, when)  # the resend lost, again and again
+    assert pacer.rate == PACING.min_rate * CHUNK  # never below the floor
+
+
+def test_pacer_grows_back_fast_then_slowly() -> None:
+    pacer = paced()
+    pacer.acknowledged(0, 0.0)
+    pacer.acknowledged(4096, 2.0)  # 2048 B/s delivered: doubled to 2048
+    pacer.acknowledged(12288, 4.0)  # 4096 B/s: doubled to 4096
+    pacer.acknowledged(20480, 6.0)  # 4096 B/s: doubled to 8192, past the link's rate
+    assert pacer.rate == 8192
+    assert pacer.lost(21000, 22000, 6.0)  # lost at 8192: down to 0.95 x 4096
+    assert pacer.ceiling == 8192
+    low = pacer.rate
+    assert low == pytest.approx(0.95 * 4096)
+    pacer.acknowledged(30000, 7.0)  # far below the pace that lost: +10 % a second
+    assert pacer.rate == pytest.approx(low * 1.1)
+    pacer.acknowledged(170000, 27.0)  # (7000 B/s delivered) capped at `far` of it
+    assert pacer.rate == pytest.approx(PACING.far * 8192)
+    near = pacer.rate
+    pacer.acknowledged(178000, 28.0)  # then +1 % a second
+    assert pacer.rate == pytest.approx(near * 1.01)
+
+
+def test_a_probe_that_looked_held_back_still_ends_paced() -> None:
+    """A pause of this process made the first writes look held back; the gap tells."""
+    sender = _Sender(PACING, CHUNK, 0, 0.0)
+    assert not sender.paced  # the probe goes back to back
+    for i in range(PACING.probe_chunks):
+        sender.wrote(CHUNK, i * 0.01, i * 0.01 + 0.005)  # 5 ms each
+    assert sender.flow_controlled
+    assert not sender.paced
+    assert sender.rate == 0
+    for _ in range(PACING.probe_chunks):
+        sender.wrote(CHUNK, 1.0, 1.0)  # then every write returns at once
+    assert not sender.went_back(160, 800, 800, 1.0)  # a proxy overflowed: pace now
+    assert sender.paced
+    assert not sender.flow_controlled
+    assert sender.next_at > 1.0  # after what may still wait in the proxy
+
+
+def test_losses_behind_flow_control_leave_the_pace_to_it() -> None:
+    sender = _Sender(PACING, CHUNK, 0, 0.0)
+    for i in range(PACING.probe_chunks):
+        sender.wrote(CHUNK, i * 0.01, i * 0.01 + 0.0075)  # a PDU time each
+    assert sender.flow_controlled
+    assert not sender.went_back(160, 800, 800, 1.0)
+    assert sender.flow_controlled
+    assert not sender.paced
+    unpaced = _Sender(None, CHUNK, 0, 0.0)
+    unpaced.wrote(CHUNK, 0.0, 0.0)
+    assert not unpaced.went_back(0, 16, 16, 0.0)
+    assert not unpaced.paced
+    assert not unpaced.flow_controlled

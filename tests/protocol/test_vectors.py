@@ -24,6 +24,7 @@ from custom_components.dc_mesh.dcmesh import (
     UnknownPayload,
     chunk_message,
     encode_command,
+    group_reply_delay,
     parse_message,
     parse_service_data,
 )
@@ -38,6 +39,7 @@ ADVERTISEMENTS = [cols for _, cols in load("advertisement.tsv")]
 STREAMS = [cols for _, cols in load("streams.tsv")]
 STATUS = [cols for _, cols in load("status.tsv")]
 COMMANDS_V07 = [cols for _, cols in load("commands_v07.tsv")]
+STAGGER = [cols for _, cols in load("stagger.tsv")]
 
 
 def _ids(rows: list[list[str]]) -> list[str]:
@@ -54,6 +56,7 @@ def test_every_vector_file_has_vectors() -> None:
         STREAMS,
         STATUS,
         COMMANDS_V07,
+        STAGGER,
     ):
         assert len(rows) >= 10
     assert {section for section, _ in REPLIES} == {"firmware", "v0.7", "parser-only"}
@@ -258,7 +261,8 @@ def test_vector_selection() -> None:
 def test_valid_command_is_what_we_encode(row: list[str]) -> None:
     command = unescape(row[1]).decode("ascii")
     target, verb, value = _intent(command)
-    encoded = encode_command(target, verb, value)  # type: ignore[arg-type]
+    # commands.tsv is the firmware with CAP_LARGE_MESH (node ids 0..99)
+    encoded = encode_command(target, verb, value, large_mesh=True)  # type: ignore[arg-type]
     if _is_canonical(command):
         assert encoded == command.encode("ascii")
     else:
@@ -273,5 +277,41 @@ def test_valid_command_is_what_we_encode(row: list[str]) -> None:
 def test_refused_command_is_not_encodable(row: list[str]) -> None:
     command = unescape(row[1]).decode("utf-8", errors="replace")
     target, verb, value = _intent(command)
-    with pytest.raises(CommandError):
-        encode_command(target, verb, value)  # type: ignore[arg-type]
+    for large_mesh in (False, True):
+        with pytest.raises(CommandError):
+            encode_command(target, verb, value, large_mesh=large_mesh)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("row", STAGGER, ids=[row[3] for row in STAGGER])
+def test_stagger_answers_come_within_the_window_the_link_waits(row: list[str]) -> None:
+    """The link waits node id x GROUP_REPLY_SLOT after a group read: no answer comes later.
+
+    Each answer leaves no later than the SEND it answers plus `group_reply_delay(node)`
+    (the SEND whose text it carries: a later one from the same source reuses the due time
+    of the first), and a unicast is answered at once.
+    """
+    node = int(row[0])
+    made: dict[
+        str, tuple[int, int]
+    ] = {}  # answer text -> (time, destination of its SEND)
+    ticks: list[int] = []
+    for event in row[1].split(";"):
+        kind, _, rest = event.partition(":")
+        if kind == "send":
+            ms, _src, dst, _kind, text = rest.split(":", 4)
+            made[text] = (int(ms), int(dst, 16))
+        else:
+            ticks.append(int(rest))
+    answers = [] if row[2] == "-" else row[2].split(";")
+    assert answers or row[1].count("send") == 1
+    delay = round(group_reply_delay(node) * 1000)
+    for answer in answers:
+        ms, _to, text = answer.split(":", 2)
+        sent_ms, dst = made[text]
+        waited = (int(ms) - sent_ms) % 2**32
+        if dst != 0xC000:
+            assert waited == 0
+            continue
+        # at the latest with the node's first tick (its clock) once the delay is over
+        due = [rel for tick in ticks if (rel := (tick - sent_ms) % 2**32) >= delay]
+        assert waited <= min(due, default=delay)

@@ -24,6 +24,7 @@ def make_mesh() -> Iterator[MeshFactory]:
         latencies: Latencies | None = None,
         seed: int = 1,
         sessions: bool = False,
+        large_mesh: bool = True,
     ) -> Mesh:
         # Command semantics are tested without sessions (test_auth.py has those).
         mesh = build_mesh(
@@ -33,6 +34,7 @@ def make_mesh() -> Iterator[MeshFactory]:
             latencies=latencies or Latencies.fast(),
             seed=seed,
             sessions=sessions,
+            large_mesh=large_mesh,
         )
         meshes.append(mesh)
         return mesh

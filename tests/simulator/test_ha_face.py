@@ -99,3 +99,42 @@ async def test_unregister_removes_the_scanner(
     assert bluetooth.async_scanner_by_source(hass, "other_source") is not None
     unregister()
     assert bluetooth.async_scanner_by_source(hass, "other_source") is None
+
+
+async def test_each_mesh_is_a_proxy_with_its_own_adapter_and_slots(
+    hass, enable_bluetooth, make_mesh
+) -> None:
+    """Two meshes: two sources, two adapters, two slot pools; both unregister cleanly."""
+    from habluetooth import get_manager
+
+    from simulator.ha import async_register_mesh
+
+    meshes = [make_mesh(2, 0, seed=1), make_mesh(2, 0, seed=2)]
+    undo = [async_register_mesh(hass, mesh, connection_slots=1) for mesh in meshes]
+    manager = get_manager()
+    scanners = {scanner.source: scanner for scanner in manager.async_current_scanners()}
+    assert scanners["dc_mesh_sim"].adapter == "dc_mesh_sim"
+    assert scanners["dc_mesh_sim_2"].adapter == "dc_mesh_sim_2"
+    slots = manager.slot_manager.diagnostics()["adapter_slots"]
+    assert slots["dc_mesh_sim"] == slots["dc_mesh_sim_2"] == 1
+    # one slot each: a link in each mesh at the same time (a shared pool of 1 would refuse)
+    clients = []
+    for mesh in meshes:
+        device = bluetooth.async_ble_device_from_address(
+            hass, mesh.node(0).mac, connectable=True
+        )
+        clients.append(
+            await bleak_retry_connector.establish_connection(
+                bleak_retry_connector.BleakClientWithServiceCache, device, "sim"
+            )
+        )
+    assert all(client.is_connected for client in clients)
+    assert [bool(mesh.node(0).sessions) for mesh in meshes] == [True, True]
+    with pytest.raises(ValueError, match="dc_mesh_sim_2"):
+        async_register_mesh(hass, make_mesh(1, 0, seed=3), source="dc_mesh_sim_2")
+    for client in clients:
+        await client.disconnect()
+    for unregister in undo:
+        unregister()  # the second one raised while both shared one adapter
+    assert bluetooth.async_scanner_by_source(hass, "dc_mesh_sim") is None
+    assert bluetooth.async_scanner_by_source(hass, "dc_mesh_sim_2") is None

@@ -7,8 +7,10 @@ import dataclasses
 import random
 import re
 
+from hypothesis import given, strategies as st
 import pytest
 
+from simulator import wire
 from simulator.mesh import (
     AttError,
     ChunkFaults,
@@ -83,13 +85,13 @@ async def test_info_v1_and_negotiation_with_a_v07_node(make_mesh) -> None:
     client = await connect(mesh)
     lines = await client.send("ALL:INFO")
     assert lines[0] == (
-        f"NODE0:INFO:FW:1.0.0,HW:ESP32-C6,ROLE:U,CAP:0003,UP:0,"
+        f"NODE0:INFO:FW:1.0.0,HW:ESP32-C6,ROLE:U,CAP:0013,UP:0,"
         f"HEAP:{mesh.node(0).heap},MESH:1a2b3c4d,GW:1"
     )
     assert lines[1] == "SENT:INFO"
     others = sorted(lines[2:])
     assert [line[:10] for line in others] == ["NODE1:INFO", "NODE2:INFO", "NODE3:DATA"]
-    assert "ROLE:R,CAP:0001" in others[1]
+    assert "ROLE:R,CAP:0011" in others[1]
     assert others[1].endswith("GW:0")
     # a v0.7 node does not know `info` and says so (command.c:62)
     assert others[2] == "NODE3:DATA:ERR:UNKNOWN:info"
@@ -337,3 +339,93 @@ async def test_binding_the_models_announces_mesh_ready(make_mesh) -> None:
     await asyncio.sleep(0.01)
     assert client.lines[-1] == "MESH_READY:VENDOR"
     assert (await client.send("1:READ"))[0] == "SENT:READ"
+
+
+LARGE_DATA = re.compile(r"NODE(\d+):DATA:D:(\d+)%,V:")
+
+
+async def test_a_mesh_of_32_nodes_answers_every_two_digit_id(make_mesh) -> None:
+    """Section 10: a 30-node v1 mesh (and 2 relays) takes node ids 10..31 in commands."""
+    mesh = make_mesh(30, 2)
+    assert [node.node_id for node in mesh.nodes] == list(range(32))
+    assert mesh.node(31).role is Role.RELAY
+    client = await connect(mesh, 17)
+    lines = await client.send("ALL:READ", settle=0.3)
+    ids = [int(match.group(1)) for line in lines if (match := LARGE_DATA.match(line))]
+    assert ids[0] == 17  # the gateway answers itself first, then the group by id
+    assert sorted(ids) == list(range(30))
+    duty = await client.send("25:DUTY:40", settle=0.05)
+    assert duty[0] == "SENT:DUTY:40"
+    assert duty[1].startswith("NODE25:DATA:D:40%,")
+    assert mesh.node(25).duty == 40
+    info = await client.send("29:INFO", settle=0.05)
+    assert info[0] == "SENT:INFO"
+    assert ",ROLE:U,CAP:0013," in info[1]
+    relay = await client.send("31:INFO", settle=0.05)
+    assert relay[1].startswith("NODE31:INFO:")
+    assert ",ROLE:R,CAP:0011," in relay[1]
+    for refused in ("100:READ", "07:READ", "32 :READ"):
+        assert await client.send(refused) == ["ERROR:INVALID_NODE"]
+    assert await client.send("32:READ", settle=0.15) == ["SENT:READ", "TIMEOUT:0x0025"]
+
+
+async def test_v1_without_the_large_mesh_capability_keeps_one_digit(make_mesh) -> None:
+    mesh = make_mesh(9, 1, large_mesh=False)
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        mesh.add_node()
+    client = await connect(mesh)
+    lines = await client.send("ALL:INFO", settle=0.05)
+    assert ",CAP:0003," in lines[0]
+    assert await client.send("10:READ") == ["ERROR:INVALID_NODE"]
+    assert (await client.send("9:INFO", settle=0.05))[1].startswith("NODE9:INFO:")
+
+
+async def test_a_large_mesh_gateway_reaches_a_v07_node_beyond_9(make_mesh) -> None:
+    """The capability is the gateway's: a v0.7 node with id 12 gets `read` like any other."""
+    mesh = make_mesh(12, 0)
+    mesh.add_node(profile=Profile.V07)
+    client = await connect(mesh)
+    lines = await client.send("12:READ", settle=0.05)
+    assert lines[0] == "SENT:READ"
+    assert LARGE_DATA.match(lines[1]).group(1) == "12"  # type: ignore[union-attr]
+
+
+async def test_staggered_answers_keep_one_per_source(make_mesh) -> None:
+    """A MONITOR faster than the stagger: node 20 answers each source with its latest reading."""
+    latencies = dataclasses.replace(
+        Latencies.fast(), stagger_slot=0.01, mesh_hop=(0.001, 0.001)
+    )
+    mesh = make_mesh(21, 0, latencies=latencies)
+    client = await connect(mesh)
+    for duty in (10, 20, 30):  # three group commands within node 20's 200 ms
+        await client.session.write(f"ALL:DUTY:{duty}".encode())
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    from_20 = [line for line in client.lines if line.startswith("NODE20:")]
+    # one answer for the three commands, with the latest duty, when the first was due
+    assert len(from_20) == 1
+    assert from_20[0].startswith("NODE20:DATA:D:30%,")
+    assert mesh.node(20).duty == 30
+
+
+@given(st.binary(max_size=4), st.booleans())
+def test_command_targets_follow_the_address_plan(
+    target: bytes, large_mesh: bool
+) -> None:
+    """A target is ALL, one digit, or (large mesh) two digits without a leading zero."""
+    canonical = re.fullmatch(rb"[0-9]|[1-9][0-9]", target) is not None and (
+        large_mesh or len(target) == 1
+    )
+    raw = target + b":READ"
+    if not canonical and target.upper() != b"ALL":
+        with pytest.raises(wire.CommandRejectedError) as rejected:
+            wire.parse_command(raw, info_supported=True, large_mesh=large_mesh)
+        assert rejected.value.line in {"ERROR:INVALID_NODE", "ERROR:NO_NODE_ID"}
+        return
+    command = wire.parse_command(raw, info_supported=True, large_mesh=large_mesh)
+    if command.target is None:
+        assert target.upper() == b"ALL"
+    else:
+        assert canonical
+        assert command.target == int(target)
+        assert 0 <= command.target <= (99 if large_mesh else 9)

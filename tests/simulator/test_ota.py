@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simulator import ota
-from simulator.mesh import GattSession, Latencies, Mesh, build_mesh
+from simulator.mesh import AttError, GattSession, Latencies, Mesh, build_mesh
 
 from .client import Collector
 
@@ -160,8 +160,8 @@ async def test_info_names_the_capability() -> None:
     mesh = build_mesh(1, 1, sessions=False, ota=True)
     client = await connect(mesh)
     lines = await client.send("ALL:INFO")
-    assert ",CAP:000B," in lines[0]
-    assert any(",ROLE:R,CAP:0001," in line for line in await client.send("1:INFO"))
+    assert ",CAP:001B," in lines[0]  # 0010: the large-mesh capability (section 10)
+    assert any(",ROLE:R,CAP:0011," in line for line in await client.send("1:INFO"))
     mesh.shutdown()
     assert not build_mesh(1, 0).ota
 
@@ -269,4 +269,45 @@ async def test_link_capacity_and_faults() -> None:
     await settle(mesh, [client.session])
     assert 20 < client.session.data_dropped < 80
     assert node.ota is not None
+    mesh.shutdown()
+
+
+async def test_a_proxy_drops_what_overruns_its_buffer() -> None:
+    """No flow control towards the client: writes return at once, the overflow is lost."""
+    latencies = dataclasses.replace(Latencies.fast(), conn_interval=0.05)
+    mesh = build_mesh(1, 0, sessions=False, ota=True, latencies=latencies)
+    mesh.set_ota_proxy(0, buffer=6)
+    client = await connect(mesh)
+    session = client.session
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for at in range(0, 30 * 16, 16):  # back to back, as fast as the client can
+        await session.write_data(at.to_bytes(4, "little") + b"x" * 16, response=False)
+    assert loop.time() - started < latencies.conn_interval  # nothing held them back
+    assert session.proxy_overflows == session.data_dropped == 24
+    with pytest.raises(AttError, match="0x8F"):  # a command meets a congested proxy
+        await session.write(b"OTA:STATUS")
+    with pytest.raises(AttError, match="0x8F"):
+        await session.write_data(bytes(8), response=True)
+    await settle(mesh, [session])
+    assert session.data_writes == 6
+    # written at the link's pace, nothing overflows
+    spacing = latencies.conn_interval / latencies.packets_per_event
+    for at in range(0, 40 * 16, 16):
+        await session.write_data(at.to_bytes(4, "little") + b"x" * 16, response=False)
+        await asyncio.sleep(spacing * 1.5)
+    await settle(mesh, [session])
+    assert session.proxy_overflows == 24
+    assert session.data_writes == 46
+    assert await client.send("OTA:STATUS", 0.2) == ["OTA:IDLE"]  # a free proxy: taken
+    # a reply crosses the proxy's Wi-Fi both ways, after the next connection event
+    assert 2 * latencies.proxy_hop <= session.reply_delay()
+    assert session.reply_delay() <= 2 * latencies.proxy_hop + latencies.conn_interval
+    mesh.set_ota_proxy(0, None)  # a local adapter again: flow control, no drops
+    for at in range(0, 30 * 16, 16):
+        await session.write_data(at.to_bytes(4, "little") + b"x" * 16, response=False)
+    await settle(mesh, [session])
+    assert session.data_dropped == 24
+    assert session.data_writes == 76
+    assert session.reply_delay() <= latencies.conn_interval
     mesh.shutdown()

@@ -165,8 +165,14 @@ async def test_ids_above_9_appear_in_replies() -> None:
         ids = sorted(int(V07_DATA.fullmatch(line).group(1)) for line in lines[2:])
         assert ids == list(range(1, 12))
         assert await client.send("10:READ") == ["ERROR:INVALID_NODE"]
-        with pytest.raises(ValueError, match="v1"):
-            mesh.add_node(profile=Profile.V1)
+        # a v1 node takes id 12 (large-mesh capability); a v1 build without it cannot
+        assert mesh.add_node(profile=Profile.V1).node_id == 12
+        older = Mesh(latencies=Latencies.fast(), profile=Profile.V07, large_mesh=False)
+        for _ in range(10):
+            older.add_node()
+        older.add_node()  # v0.7: any id
+        with pytest.raises(ValueError, match=r"v1 firmware needs a node id 0\.\.9"):
+            older.add_node(profile=Profile.V1)
     finally:
         mesh.shutdown()
 

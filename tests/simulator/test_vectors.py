@@ -60,7 +60,7 @@ def local_reply(payload: str, node: int, *, v07: bool = False) -> re.Pattern[str
     """What a payload handled on the node itself notifies (duty 0 before)."""
     if payload == "info":
         return re.compile(
-            rf"NODE{node}:INFO:FW:1\.0\.0,HW:ESP32-C6,ROLE:U,CAP:0003,UP:\d+,HEAP:\d+,MESH:1a2b3c4d,GW:1"
+            rf"NODE{node}:INFO:FW:1\.0\.0,HW:ESP32-C6,ROLE:U,CAP:0013,UP:\d+,HEAP:\d+,MESH:1a2b3c4d,GW:1"
         )
     reading = READING.format(duty=duty_after(payload, 0), sign="" if v07 else "-?")
     return re.compile(rf"NODE{node}:DATA:{reading}")
@@ -76,7 +76,7 @@ COMMANDS = rows("commands.tsv")
 )
 async def test_command_vector(self_id: str, command: str, outcome: str) -> None:
     mesh = Mesh(latencies=QUIET, profile=Profile.V1, sessions=False)
-    for _ in range(wire.MAX_NODES):
+    for _ in range(max(wire.V07_MAX_NODES, 0 if self_id == "-" else int(self_id) + 1)):
         mesh.add_node()
     node = mesh.node(0 if self_id == "-" else int(self_id))
     assert node.mac is not None
@@ -208,7 +208,7 @@ COMMANDS_V07 = rows("commands_v07.tsv")
 async def test_v07_command_vector(state: str, command: str, outcome: str) -> None:
     settings = dict(item.split("=") for item in state.split(" "))
     mesh = Mesh(latencies=QUIET, profile=Profile.V07, sessions=False)
-    for _ in range(wire.MAX_NODES):
+    for _ in range(wire.V07_MAX_NODES):
         mesh.add_node()
     node = mesh.node(int(settings["self"]))
     assert node.mac is not None
@@ -340,3 +340,75 @@ def test_v07_reading_format_vector(row: list[str]) -> None:
         v07=True,
     )
     assert line == row[0]
+
+
+STAGGER = rows("stagger.tsv")
+
+
+@pytest.mark.parametrize("row", STAGGER, ids=[row[3] for row in STAGGER])
+def test_stagger_vector(row: list[str]) -> None:
+    """The simulator holds answers to group SENDs as the firmware core does (ms -> s)."""
+    node = int(row[0])
+    slot = wire.STAGGER_SLOT_MS / 1000
+    stagger: wire.Stagger[None] = wire.Stagger()
+    got: list[str] = []
+    last = wrap = 0
+    for event in row[1].split(";"):
+        kind, _, rest = event.partition(":")
+        ms_text, _, rest = rest.partition(":")
+        if int(ms_text) < last:  # the firmware's u32 millisecond counter wrapped
+            wrap += 2**32
+        last = int(ms_text)
+        now = (wrap + last) / 1000
+
+        def emit(held: wire.Held[None], ms: str = ms_text) -> None:
+            got.append(f"{ms}:{held.dst:04x}:{held.text}")
+
+        if kind == "tick":
+            while (held := stagger.take(now)) is not None:
+                emit(held)
+            continue
+        src, dst, answer_kind, text = rest.split(":", 3)
+        answer = unescape(text).decode("latin-1")
+        if not answer.isalpha():  # (short test texts like "A" stand for any kind)
+            assert answer_kind == wire.answer_kind(answer)
+        delay = wire.Stagger.delay(node, int(dst, 16), slot)
+        if delay == 0:
+            got.append(f"{ms_text}:{src}:{answer}")
+            continue
+        evicted = stagger.put(
+            now, delay, int(src, 16), kind=answer_kind, text=answer, context=None
+        )
+        if evicted is not None:
+            emit(evicted)
+    assert ";".join(got) == ("" if row[2] == "-" else unescape(row[2]).decode())
+
+
+async def test_a_node_staggers_its_group_answers_as_the_vectors_say() -> None:
+    """In the mesh: node k answers ALL:READ k slots after the group read, 29:READ at once."""
+    slot = 0.01
+    latencies = dataclasses.replace(
+        Latencies.fast(), mesh_hop=(0.001, 0.001), stagger_slot=slot
+    )
+    mesh = Mesh(latencies=latencies, sessions=False)
+    for _ in range(30):
+        mesh.add_node()
+    try:
+        client = Collector(await mesh.connect(mesh.node(0).mac or ""))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await client.session.write(b"ALL:READ")
+        await client.wait_for(lambda line: line.startswith("NODE29:"))
+        elapsed = loop.time() - start
+        ids = [
+            int(line[4 : line.index(":")]) for line in client.lines if ":DATA:" in line
+        ]
+        assert ids == list(range(30))  # in id order: each waited its slots
+        assert 29 * slot <= elapsed < 29 * slot + 0.5
+        client.messages.clear()
+        start = loop.time()
+        await client.session.write(b"29:READ")
+        await client.wait_for(lambda line: line.startswith("NODE29:"))
+        assert loop.time() - start < 10 * slot  # a unicast is answered at once
+    finally:
+        mesh.shutdown()

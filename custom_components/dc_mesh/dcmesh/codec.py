@@ -11,8 +11,10 @@ from typing import Final, Literal
 
 from .const import (
     BASE_UNICAST,
+    GROUP_REPLY_SLOT,
     MAX_MESSAGE_LEN,
     MAX_NODES,
+    MAX_NODES_LARGE,
     MAX_REPLY_NODE_ID,
     MAX_UNICAST,
     NOTIFY_CHUNK_SIZE,
@@ -109,6 +111,12 @@ _ADDRESS_RE: Final = re.compile(r"0x[0-9A-Fa-f]{4}")
 _SEMVER_RE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 _HEX4_RE: Final = re.compile(r"[0-9A-Fa-f]{4}")
 _HEX8_RE: Final = re.compile(r"[0-9A-Fa-f]{8}")
+# The message that comes most, a reading as the firmware prints it, in one match. Anything
+# else, or a value out of range, takes the general path (same Reading; the refusal's reason).
+_READING_RE: Final = re.compile(
+    rb"NODE(" + _NODE_ID_RE.pattern.encode() + rb"):DATA:D:([0-9]+)%,"
+    rb"V:([0-9]+(?:\.[0-9]+)?)V,I:(-?[0-9]+(?:\.[0-9]+)?)mA,P:([0-9]+(?:\.[0-9]+)?)mW"
+)
 
 # How every message the firmware sends begins (v0.7 and v1). The reassembler uses it to
 # resynchronise after a lost chunk: see `Reassembler`.
@@ -118,43 +126,59 @@ _MESSAGE_START: Final = re.compile(
 
 
 def node_id_from_address(addr: int) -> int | None:
-    """Return the node id (0..MAX_NODES-1) of a unicast address, or None if none."""
+    """Return the node id (0..99, the address plan) of a unicast address, or None if none."""
     node = addr - BASE_UNICAST
-    return node if 0 <= node < MAX_NODES else None
+    return node if 0 <= node < MAX_NODES_LARGE else None
 
 
 def reply_node_id_from_address(addr: int) -> int | None:
     """Return the node id replies use for a unicast address (no cap), None if none.
 
-    v0.7 names a sender `NODE<addr - 5>` whatever its address, so a mesh of more than
-    ten nodes reports ids above 9 (which no command can target).
+    v0.7 names a sender `NODE<addr - 5>` whatever its address, so a mesh provisioned
+    beyond the plan reports ids that no command can target.
     """
     return addr - BASE_UNICAST if BASE_UNICAST <= addr <= MAX_UNICAST else None
 
 
 def address_from_node_id(node: int) -> int:
-    """Return the unicast address of node `node` (0..MAX_NODES-1)."""
-    if not 0 <= node < MAX_NODES:
-        raise ValueError(f"node id {node} is not in 0..{MAX_NODES - 1}")
+    """Return the unicast address of node `node` (0..99)."""
+    if not 0 <= node < MAX_NODES_LARGE:
+        raise ValueError(f"node id {node} is not in 0..{MAX_NODES_LARGE - 1}")
     return BASE_UNICAST + node
 
 
+def max_target(*, large_mesh: bool) -> int:
+    """The highest node id a command can name: 99 through a gateway with CAP_LARGE_MESH, else 9."""
+    return (MAX_NODES_LARGE if large_mesh else MAX_NODES) - 1
+
+
+def group_reply_delay(node: int) -> float:
+    """Seconds a node with CAP_LARGE_MESH waits before it answers a group SEND (section 10)."""
+    return node * GROUP_REPLY_SLOT if 0 <= node < MAX_NODES_LARGE else 0.0
+
+
 def encode_command(
-    target: int | Literal["ALL"], command: str, value: int | None = None
+    target: int | Literal["ALL"],
+    command: str,
+    value: int | None = None,
+    *,
+    large_mesh: bool = False,
 ) -> bytes:
     """Build the bytes to write to the command characteristic.
 
-    `target` is "ALL" or a node id; `value` is the duty for DUTY and nothing else.
-    Commands are a closed set, so the result ("ALL:MONITOR", "9:DUTY:100", ...) is
-    never longer than 11 bytes, far within MAX_COMMAND_LEN.
+    `target` is "ALL" or a node id: 0..9, or 0..99 with `large_mesh` (the gateway has
+    CAP_LARGE_MESH); `value` is the duty for DUTY and nothing else. Commands are a closed
+    set, so the result ("ALL:MONITOR", "99:DUTY:100", ...) is never longer than 12 bytes,
+    far within MAX_COMMAND_LEN.
     """
     if isinstance(target, str):
         if target.upper() != "ALL":
             raise CommandError(f"target {target!r} is neither ALL nor a node id")
         target_text = "ALL"
     elif isinstance(target, int) and not isinstance(target, bool):
-        if not 0 <= target < MAX_NODES:
-            raise CommandError(f"node id {target} is not in 0..{MAX_NODES - 1}")
+        highest = max_target(large_mesh=large_mesh)
+        if not 0 <= target <= highest:
+            raise CommandError(f"node id {target} is not in 0..{highest}")
         target_text = str(target)
     else:
         raise CommandError(f"target {target!r} is neither ALL nor a node id")
@@ -216,6 +240,11 @@ class Reassembler:
         self._length = 0
         self._skipping = False
         self.discarded = 0
+        # Chunks fed so far, and the number of the chunk that began the partial message (or,
+        # once `feed` returned a message, that message): a message that began before a
+        # command was written cannot be its answer.
+        self.fed = 0
+        self.started = 0
 
     @property
     def pending(self) -> bool:
@@ -235,6 +264,7 @@ class Reassembler:
 
     def feed(self, chunk: bytes) -> bytes | None:
         """Add one notification; return the message it completes, if any."""
+        self.fed += 1
         prefixed = chunk.startswith(CHUNK_PREFIX)
         body = chunk[len(CHUNK_PREFIX) :] if prefixed else chunk
         if self.pending and _MESSAGE_START.match(body):
@@ -248,6 +278,8 @@ class Reassembler:
             self._clear()
             self._skipping = prefixed
             return None
+        if not self._parts:
+            self.started = self.fed
         self._parts.append(body)
         self._length += len(body)
         if prefixed:
@@ -264,6 +296,27 @@ def parse_message(message: bytes) -> Event:
     """
     if len(message) > MAX_MESSAGE_LEN:
         raise ProtocolError("too_long", f"{len(message)} bytes > {MAX_MESSAGE_LEN}")
+    if (reading := _READING_RE.fullmatch(message)) is not None:
+        node_text, duty_text, volts, milliamps, milliwatts = reading.groups()
+        node_id = int(node_text)
+        duty = int(duty_text)
+        voltage = float(volts)
+        current = float(milliamps)
+        power = float(milliwatts)
+        if (
+            node_id <= MAX_REPLY_NODE_ID
+            and duty <= DUTY_MAX
+            and voltage <= VOLTAGE_MAX
+            and abs(current) <= CURRENT_MAX_MA
+            and power <= POWER_MAX_MW
+        ):
+            return Reading(
+                node_id=node_id,
+                duty=duty,
+                voltage=voltage,
+                current_ma=current,
+                power_mw=power,
+            )
     try:
         text = message.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -380,8 +433,8 @@ def parse_service_data(data: bytes) -> Advertisement:
     if data[0] != SERVICE_DATA_VERSION:
         raise ProtocolError("bad_version", f"service data version {data[0]}")
     node_byte = data[5]
-    if node_byte != UNPROVISIONED_NODE_ID and node_byte >= MAX_NODES:
-        raise ProtocolError("bad_node_id", f"node id {node_byte} >= {MAX_NODES}")
+    if node_byte != UNPROVISIONED_NODE_ID and node_byte >= MAX_NODES_LARGE:
+        raise ProtocolError("bad_node_id", f"node id {node_byte} >= {MAX_NODES_LARGE}")
     role = _ROLE_BYTES.get(data[6])
     if role is None:
         raise ProtocolError("out_of_range", f"role byte 0x{data[6]:02x}")

@@ -19,8 +19,14 @@ import bleak_retry_connector
 from bleak_retry_connector import establish_connection
 
 from .auth import ClientSession, needs_session
-from .codec import Reassembler, encode_command, parse_message
-from .const import CAP_AUTH, COMMAND_CHAR_UUID, DATA_CHAR_UUID, SERVICE_UUID
+from .codec import Reassembler, encode_command, max_target, parse_message
+from .const import (
+    CAP_AUTH,
+    COMMAND_CHAR_UUID,
+    DATA_CHAR_UUID,
+    GROUP_REPLY_SLOT,
+    SERVICE_UUID,
+)
 from .exceptions import (
     AuthenticationError,
     AuthRefusedError,
@@ -80,10 +86,15 @@ class LinkStats:
 
 
 class _Inbox:
-    """The events (or the link loss) delivered to the one command in flight."""
+    """The events (or the link loss) delivered to the one command in flight.
 
-    def __init__(self) -> None:
+    `opened` is the number of the first notification that can belong to an answer: a message
+    that began before the command was written is not delivered here.
+    """
+
+    def __init__(self, opened: int) -> None:
         self._queue: asyncio.Queue[Event | LinkError] = asyncio.Queue()
+        self.opened = opened
 
     def put(self, item: Event | LinkError) -> None:
         self._queue.put_nowait(item)
@@ -147,11 +158,14 @@ class DcMeshLink:
         write_timeout: float = 5.0,
         max_attempts: int = 3,
         mesh_key: bytes | None = None,
+        group_reply_slot: float | None = None,
     ) -> None:
         """Prepare a link; nothing happens on the radio until `connect`.
 
         `mesh_key`: the mesh's key (protocol section 7). A node that requires sessions
-        must prove it before the link counts as connected.
+        must prove it before the link counts as connected. `group_reply_slot`: how long
+        each node id staggers its answer to a group read (protocol section 10; default
+        `GROUP_REPLY_SLOT`).
         """
         self._ble_device = ble_device
         self._name = name or ble_device.name or ble_device.address
@@ -178,6 +192,9 @@ class DcMeshLink:
         self._mesh_key = mesh_key
         self._session: ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._group_reply_slot = (
+            GROUP_REPLY_SLOT if group_reply_slot is None else group_reply_slot
+        )
         self.stats = LinkStats()
 
     @property
@@ -210,6 +227,20 @@ class DcMeshLink:
         """Whether the connected node requires sessions for state-changing commands."""
         info = self.gateway_info
         return info is not None and bool(info.capabilities & CAP_AUTH)
+
+    @property
+    def large_mesh(self) -> bool:
+        """Whether the connected node takes node ids 0..99 (CAP_LARGE_MESH, section 10).
+
+        Without it (v0.7, older v1) commands reach node ids 0..9 only.
+        """
+        info = self.gateway_info
+        return info is not None and info.large_mesh
+
+    @property
+    def max_target(self) -> int:
+        """The highest node id a command through the connected node can name."""
+        return max_target(large_mesh=self.large_mesh)
 
     @property
     def gateway_info(self) -> NodeInfo | None:
@@ -343,47 +374,93 @@ class DcMeshLink:
             await self._close(self._client)
 
     async def read_all(self, expected: Collection[int] = ()) -> dict[int, Reading]:
-        """Read every node (ALL:READ) and return the readings by node id.
+        """Read every node (ALL:READ) and return each node's answer by node id.
 
-        Gathers until every node in `expected` answered, or `quiet_period` passed
-        without a new reading, and at most `reply_timeout`.
+        Only a node's own answer to this read counts. Both firmwares handle ALL on the
+        connected node first (its reading), then send it to the group and say SENT:READ;
+        the other nodes answer after that. Any other reading (one that began before the
+        write, another node's before the connected node answered, the connected node's
+        after SENT, a node's second one) was pushed by something else: a MONITOR, another
+        client. Pushed readings still reach the event callbacks (they refresh the node),
+        but they answer nothing here.
+
+        Gathers until every node in `expected` answered, or `quiet_period` passed without
+        a new answer, and at most `reply_timeout`. Nodes with CAP_LARGE_MESH answer node id
+        x `group_reply_slot` after the group got the read: the wait stretches over that
+        window for the highest id known (from `expected`, INFO and answers).
         """
         wanted = set(expected)
-        readings: dict[int, Reading] = {}
-        forwarded = False
+        answers: dict[int, Reading] = {}
+        gateway = self.gateway_node_id
+        own_answered = forwarded = False
+        loop = asyncio.get_running_loop()
         async with self._exchange(encode_command("ALL", "READ")) as inbox:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._reply_timeout
+            deadline = loop.time() + self._reply_timeout + self._group_window(wanted)
             until = deadline
+            forwarded_at = last = loop.time()
+
+            def settle() -> float:
+                """Quiet for `quiet_period` after the last answer (and the stagger)."""
+                quiet = last + self._quiet_period
+                if forwarded:
+                    window = self._group_window(wanted | answers.keys())
+                    quiet = max(quiet, forwarded_at + window + self._quiet_period)
+                return min(deadline, quiet)
+
             while (event := await inbox.next(until)) is not None:
                 if isinstance(event, Sent):
                     if event.fallback:
                         raise FallbackModeError(event.command)
-                    forwarded = True
+                    if not forwarded and event.command.upper() == "READ":
+                        forwarded, forwarded_at = True, loop.time()
+                        if answers:
+                            until = settle()
                 elif isinstance(event, Reading):
-                    if not forwarded:
+                    node = event.node_id
+                    if not forwarded and not own_answered and gateway in (None, node):
                         # ALL is handled on the connected node before it goes to the
-                        # group (and SENT follows): a reading before SENT is its own.
-                        self._local_node_id = event.node_id
-                    if event.node_id not in readings:
-                        until = min(deadline, loop.time() + self._quiet_period)
-                    readings[event.node_id] = event
-                    if wanted and wanted <= readings.keys():
+                        # group (and SENT follows): this is its own answer.
+                        own_answered = True
+                        gateway = self._local_node_id = node
+                    elif (
+                        not forwarded
+                        and own_answered
+                        and node != gateway
+                        and self._mode is ProtocolMode.V1
+                    ):
+                        # v1 notifies SENT right after its own answer (one task): another
+                        # node's reading means that SENT was lost on the way
+                        forwarded, forwarded_at = True, loop.time()
+                    if not forwarded and node != gateway:
+                        continue  # before the group got the read: pushed
+                    if forwarded and (node == gateway or node in answers):
+                        continue  # the gateway answers before SENT; one answer each
+                    answers[node] = event
+                    if wanted and wanted <= answers.keys():
                         break
+                    last = loop.time()
+                    until = settle()
                 elif isinstance(event, ErrorReply):
-                    if not readings:
+                    if not answers:
                         raise _device_error(event, None)
                     _LOGGER.debug("%s: ALL:READ ended by %s", self._name, event)
                     break
-        if not readings:
+        if not answers:
             raise ResponseTimeoutError(
                 f"{self._name}: no reading within {self._reply_timeout} s"
             )
-        return readings
+        return answers
+
+    def _group_window(self, ids: Collection[int]) -> float:
+        """How long after the group got a read the highest id of `ids` (or INFO) answers."""
+        if not self.large_mesh:
+            return 0.0
+        highest = max([*ids, *self._infos], default=0)
+        return highest * self._group_reply_slot
 
     async def read(self, node: int) -> Reading:
         """Read one node."""
-        async with self._exchange(encode_command(node, "READ")) as inbox:
+        async with self._exchange(self._encode(node, "READ")) as inbox:
             deadline = asyncio.get_running_loop().time() + self._reply_timeout
             while (event := await inbox.next(deadline)) is not None:
                 if isinstance(event, Reading) and event.node_id == node:
@@ -408,7 +485,7 @@ class DcMeshLink:
         async with self._operation_lock:
             if (answer := await self._duty_locked(node, duty)) is not None:
                 return answer
-            async with self._send(encode_command(node, "READ")) as inbox:
+            async with self._send(self._encode(node, "READ")) as inbox:
                 deadline = asyncio.get_running_loop().time() + self._reply_timeout
                 last: Reading | None = None
                 while (event := await inbox.next(deadline)) is not None:
@@ -431,7 +508,7 @@ class DcMeshLink:
         None when no such answer came in time (lost on the way back, or a leftover with
         another duty): whether the duty was taken is then for a READ to tell.
         """
-        async with self._send(encode_command(node, "DUTY", duty)) as inbox:
+        async with self._send(self._encode(node, "DUTY", duty)) as inbox:
             deadline = asyncio.get_running_loop().time() + self._reply_timeout
             while (event := await inbox.next(deadline)) is not None:
                 if isinstance(event, Reading) and event.node_id == node:
@@ -453,7 +530,7 @@ class DcMeshLink:
         """Ask one node for its INFO line (v1 only)."""
         if self._mode is ProtocolMode.LEGACY:
             raise CommandError("INFO needs protocol v1, the node speaks v0.7")
-        async with self._exchange(encode_command(node, "INFO")) as inbox:
+        async with self._exchange(self._encode(node, "INFO")) as inbox:
             deadline = asyncio.get_running_loop().time() + self._reply_timeout
             while (event := await inbox.next(deadline)) is not None:
                 if isinstance(event, NodeInfo) and event.node_id == node:
@@ -470,13 +547,22 @@ class DcMeshLink:
         infos: dict[int, NodeInfo] = {}
         async with self._exchange(encode_command("ALL", "INFO")) as inbox:
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._reply_timeout
+            sent_at = loop.time()
+            deadline = sent_at + self._reply_timeout + self._group_window(())
             until = deadline
             while (event := await inbox.next(until)) is not None:
                 if isinstance(event, NodeInfo):
                     infos[event.node_id] = event
-                    until = min(deadline, loop.time() + self._quiet_period)
+                    window = sent_at + self._group_window(())  # staggered (section 10)
+                    quiet = max(loop.time(), window) + self._quiet_period
+                    until = min(deadline, quiet)
         return infos
+
+    def _encode(
+        self, target: int | Literal["ALL"], verb: str, value: int | None = None
+    ) -> bytes:
+        """A command for the connected node: node ids up to `max_target`."""
+        return encode_command(target, verb, value, large_mesh=self.large_mesh)
 
     async def _command(
         self, target: int | Literal["ALL"], verb: str, value: int | None = None
@@ -492,7 +578,7 @@ class DcMeshLink:
         A fallback acknowledgement is a failure (`FallbackModeError`): the node did
         something else than what was asked.
         """
-        payload = encode_command(target, verb, value)
+        payload = self._encode(target, verb, value)
         node = None if isinstance(target, str) else target
         async with self._send(payload) as inbox:
             deadline = asyncio.get_running_loop().time() + self._reply_timeout
@@ -694,7 +780,7 @@ class DcMeshLink:
             raise NotConnectedError(f"{self._name}: not connected")
         if self._session is not None and needs_session(payload):
             payload = self._session.wrap(payload)
-        inbox = self._inbox = _Inbox()
+        inbox = self._inbox = _Inbox(self._reassembler.fed + 1)
         try:
             await self._write(client, COMMAND_CHAR_UUID, payload, response=True)
         except LinkError:
@@ -750,11 +836,12 @@ class DcMeshLink:
         if message is None:
             return
         self.stats.messages += 1
-        for raw_callback in list(self._message_callbacks):
-            try:
-                raw_callback(message)
-            except Exception:
-                _LOGGER.exception("%s: message callback failed", self._name)
+        if self._message_callbacks:  # only while a firmware update runs
+            for raw_callback in list(self._message_callbacks):
+                try:
+                    raw_callback(message)
+                except Exception:
+                    _LOGGER.exception("%s: message callback failed", self._name)
         try:
             event = parse_message(message)
         except ProtocolError as err:
@@ -767,8 +854,9 @@ class DcMeshLink:
             self._fallback = True
         elif isinstance(event, StatusLine) and event.text == MESH_READY_VENDOR:
             self._fallback = False
-        if self._inbox is not None:
-            self._inbox.put(event)
+        inbox = self._inbox
+        if inbox is not None and self._reassembler.started >= inbox.opened:
+            inbox.put(event)  # (a message begun before the command answers nothing)
         for callback in list(self._callbacks):
             try:
                 callback(event)

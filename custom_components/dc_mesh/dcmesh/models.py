@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .const import CAP_LARGE_MESH
+
 
 class NodeRole(StrEnum):
     """What a node does in the mesh."""
@@ -25,8 +27,9 @@ class Reading:
     """`NODE<id>:DATA:D:<duty>%,V:<V>V,I:<mA>mA,P:<mW>mW`: one sensor reading of a node.
 
     The answer to READ/STATUS and also to DUTY, RAMP/ON and STOP/OFF (`duty` is the duty
-    after the command). `node_id` is the sender's unicast address - 5 and may be above 9
-    (a node no command can target). v0.7 prints V and I from float32 (I is never
+    after the command). `node_id` is the sender's unicast address - 5: 0..99 in the address
+    plan (a command reaches 10..99 only through a gateway with CAP_LARGE_MESH), possibly
+    higher from a mesh provisioned beyond it. v0.7 prints V and I from float32 (I is never
     negative there); v1 prints fixed point and may report a negative current.
     """
 
@@ -50,6 +53,11 @@ class NodeInfo:
     free_heap: int
     mesh_id: int
     gateway: bool
+
+    @property
+    def large_mesh(self) -> bool:
+        """Whether the node takes node ids 0..99 and staggers its group answers (CAP 0010)."""
+        return bool(self.capabilities & CAP_LARGE_MESH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,20 @@ gap, asks `OTA:STATUS` when acknowledgements stop (and after each gap, to confir
 resend arrived), and ends on `OTA:DONE`. The node then reboots into the image; after
 reconnecting, `confirm_installed` tells an installed image from a rolled-back one.
 
+Pacing: an ESPHome proxy returns every write at once and drops those that find its buffer
+full, so the chunks must not outrun the link. The first chunks go back to back; when the
+transport held them back (a local adapter's flow control) it paces by itself, otherwise a
+`Pacer` spaces the chunks at a pace it adapts from the acknowledgements (AIMD: it measures
+the node's in-order delivery rate, lowers the pace on a gap, raises it while nothing is
+lost). `Pacing` holds its constants; `pacing=None` writes as fast as the transport takes.
+
 Pure asyncio; nothing of Home Assistant.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,7 +33,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Final
 
-from .exceptions import AuthRefusedError, DcMeshError, NotConnectedError
+from .exceptions import AuthRefusedError, DcMeshError, LinkError, NotConnectedError
 from .models import NodeInfo, NodeRole
 
 if TYPE_CHECKING:
@@ -43,6 +51,9 @@ SHA_LEN: Final = 32
 MAX_SIZE: Final = 9_999_999  # OTA:BEGIN takes 1..7 digits
 ATT_OVERHEAD: Final = 3
 DEFAULT_MTU: Final = 23
+RETRY_CHUNKS: Final = (
+    4  # a status probe a congested proxy refused: again this many later
+)
 
 _VERSION_RE: Final = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
 _HARDWARE_RE: Final = re.compile(r"[A-Za-z0-9-]{1,16}")
@@ -279,6 +290,205 @@ class TransferStats:
     seconds: float = 0.0
     begin_seconds: float = 0.0  # until OTA:BEGIN answered (the erase)
     starts: list[int] = field(default_factory=list)  # BEGIN offsets of every run
+    flow_controlled: bool = False  # the transport held writes back: sent unpaced
+    rate: float = 0.0  # the last pace, data bytes per second (0: unpaced)
+    slowdowns: int = 0  # losses the pace was lowered for
+    failed_probes: int = 0  # OTA:STATUS writes that failed (a congested proxy)
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How `Pacer` paces the chunks (seconds, chunks per second, shares)."""
+
+    probe_chunks: int = 16  # written back to back first: does the transport hold back?
+    held_back: float = 0.002  # mean seconds per write of those: the transport paces
+    start_rate: float = 64.0  # chunks per second before anything was measured
+    min_rate: float = 8.0  # chunks per second the pace never goes below
+    sample_seconds: float = 1.0  # a delivery rate is measured over at least this long
+    growth: float = 0.01  # after the start, the pace grows by this share per second
+    growth_far: float = 0.1  # or this while below `far` of the pace that lost last
+    far: float = 0.9
+    backoff: float = 0.95  # a loss: the pace drops to this share of the delivery rate
+    lagging: float = (
+        0.9  # the node gets less than this share of the pace: a queue grows
+    )
+    burst: int = 2  # chunks a late sender may write back to back to catch up
+
+
+class Pacer:
+    """The pace of the chunks where nothing holds the writes back (AIMD on the ACKs).
+
+    A proxy forwards writes without response with no flow control and drops those that
+    find its buffer full, so the sender has to find the link's rate itself. It starts at
+    `start_rate` chunks per second and measures the delivery rate: bytes the node took in
+    order between two window acknowledgements (at least `sample_seconds` apart, without a
+    go-back between them). While the node keeps up the pace doubles per sample (the
+    start); after the first loss it grows by `growth` per second, `growth_far` while it is
+    below `far` of the pace that lost last (back quickly to where the link's rate was
+    found, slowly beyond). When the node gets less than `lagging` of the pace (a queue
+    grows) the pace drops to the delivery rate.
+
+    A gap (a lost chunk) is answered once per loss event (gaps before `recover`, what was
+    out when it was answered, belong to it, unless the node made no progress since the
+    last gap: then the resend was lost too): the pace drops to `backoff` of the delivery
+    rate, never below `min_rate`. So the pace saws between `backoff` and a little above the
+    link's rate, and a proxy's buffer overflows about once per sawtooth. Every loss counts:
+    losses that do not come from the pace (at random) push it down all the same.
+    """
+
+    def __init__(
+        self, chunk: int, now: float, pacing: Pacing, *, recover: int = 0
+    ) -> None:
+        """Start at `start_rate` chunks of `chunk` bytes per second."""
+        self.pacing = pacing
+        self.rate = pacing.start_rate * chunk  # data bytes per second
+        self.floor = pacing.min_rate * chunk
+        self.starting = True
+        self.recover = recover
+        self.delivery = 0.0  # the best recent delivery rate (bytes per second)
+        self._samples: deque[float] = deque(maxlen=3)
+        self._mark: tuple[int, float] | None = None  # where the sample started
+        self._grown_at = now
+        self._gap = -1  # the offset of the last gap
+        self.ceiling = 0.0  # the pace of the last answered loss
+
+    def _grow(self, now: float) -> None:
+        pacing = self.pacing
+        elapsed, self._grown_at = now - self._grown_at, now
+        if self.starting:
+            return
+        below = pacing.far * self.ceiling
+        if self.rate < below:  # back to where the last loss was, quickly
+            self.rate = min(below, self.rate * (1 + pacing.growth_far * elapsed))
+        else:
+            self.rate *= 1 + pacing.growth * elapsed
+
+    def acknowledged(self, offset: int, now: float) -> None:
+        """A window acknowledgement: the node holds every byte below `offset`."""
+        self._grow(now)
+        if self._mark is None:
+            self._mark = (offset, now)
+            return
+        start, since = self._mark
+        if now - since < self.pacing.sample_seconds:
+            return
+        rate = (offset - start) / (now - since)
+        self._mark = (offset, now)
+        self._samples.append(rate)
+        self.delivery = max(self._samples)
+        if rate < self.pacing.lagging * self.rate:  # the link lags: a queue grows
+            self.starting = False
+            self.rate = max(self.floor, min(self.rate, self.delivery))
+        elif self.starting:
+            self.rate *= 2
+
+    def lost(self, offset: int, sent: int, now: float) -> bool:
+        """The node reported a gap at `offset` with `sent` bytes out: slow down once.
+
+        Whatever happened, the next delivery sample starts at the next acknowledgement
+        (the go-back's dead time is not the link's rate). True when the pace dropped.
+        """
+        self._mark = None
+        again, self._gap = offset <= self._gap, offset
+        if offset < self.recover and not again:
+            return False
+        self.recover = sent
+        self._grow(now)
+        self.starting = False
+        self.ceiling = self.rate
+        base = min(self.rate, self.delivery) if self.delivery else self.rate
+        self.rate = max(self.floor, self.pacing.backoff * base)
+        return True
+
+    def interval(self, length: int) -> float:
+        """Seconds a chunk of `length` bytes takes at the pace."""
+        return length / self.rate
+
+
+DEFAULT_PACING: Final = Pacing()
+
+
+class _Sender:
+    """When the next chunk may go: at once where the transport paces, else a `Pacer`.
+
+    The first `probe_chunks` chunks go back to back. When they took `held_back` seconds
+    each on average the transport holds writes back (a local adapter's flow control): it
+    paces, and chunks go as fast as it takes them. Otherwise (a proxy returns every write
+    at once) a `Pacer` spaces them. A gap while the last writes were not held back (a
+    pause of this process made the probe look slow) starts pacing after all.
+    """
+
+    def __init__(
+        self, pacing: Pacing | None, chunk: int, start: int, now: float
+    ) -> None:
+        """Nothing written yet; `pacing` None: never paced."""
+        self.pacing = pacing
+        self.chunk = chunk
+        self.burst = 0 if pacing is None else pacing.probe_chunks  # back to back left
+        self.pacer: Pacer | None = None
+        if pacing is not None:
+            recover = start + self.burst * chunk  # the probe's own losses are no signal
+            self.pacer = Pacer(chunk, now, pacing, recover=recover)
+        self.next_at = now  # when the pace allows the next chunk
+        self.flow_controlled = False
+        self._took: deque[float] = deque(maxlen=max(1, self.burst))
+
+    @property
+    def paced(self) -> bool:
+        """Whether the pace (not the transport) decides when the next chunk goes."""
+        return self.pacer is not None and not self.burst
+
+    def _held_back(self) -> bool:
+        took = self._took
+        return (
+            self.pacing is not None
+            and len(took) == took.maxlen
+            and sum(took) >= len(took) * self.pacing.held_back
+        )
+
+    def wrote(self, length: int, began: float, now: float) -> None:
+        """A chunk of `length` bytes was written from `began` to `now`."""
+        if self.pacing is None:
+            return
+        self._took.append(now - began)
+        pacer = self.pacer
+        if self.burst:
+            self.burst -= 1
+            if not self.burst and self._held_back():
+                self.pacer = None  # flow control: the transport paces
+                self.flow_controlled = True
+        elif pacer is not None:
+            earliest = began - self.pacing.burst * pacer.interval(self.chunk)
+            self.next_at = max(self.next_at, earliest) + pacer.interval(length)
+
+    def acknowledged(self, offset: int, now: float) -> None:
+        """A window acknowledgement."""
+        if self.pacer is not None:
+            self.pacer.acknowledged(offset, now)
+
+    def went_back(self, offset: int, out: int, highest: int, now: float) -> bool:
+        """Back to `offset` from `out`: pace down; True when the pace dropped.
+
+        What went out after the lost chunk may still wait in a proxy's buffer: a resend
+        written at once would find it full again, so the next chunk waits until that much
+        could have drained (at most `sample_seconds`).
+        """
+        if self.pacing is None:
+            return False
+        if self.pacer is None:
+            if self._held_back():
+                return False  # the transport paces: the loss was not the sender's
+            self.pacer = Pacer(self.chunk, now, self.pacing, recover=highest)
+            self.flow_controlled = False
+        slowed = self.pacer.lost(offset, highest, now)
+        drain = min(self.pacer.interval(out - offset), self.pacing.sample_seconds)
+        self.next_at = now + drain
+        return slowed
+
+    @property
+    def rate(self) -> float:
+        """The pace in data bytes per second, 0 when unpaced."""
+        return self.pacer.rate if self.pacer is not None else 0.0
 
 
 class OtaTransfer:
@@ -304,11 +514,14 @@ class OtaTransfer:
         status_after: float = 2.0,
         attempts: int = 3,
         precheck: bool = True,
+        pacing: Pacing | None = DEFAULT_PACING,
     ) -> None:
         """Prepare; nothing is sent before `run`.
 
         `precheck`: refuse locally (before any command) an image whose role or hardware is
-        not the connected node's (from its INFO line).
+        not the connected node's (from its INFO line). `pacing`: how chunks are paced where
+        the transport does not hold writes back (a proxy); None writes them as fast as the
+        transport takes them, within `in_flight`.
         """
         self._link = link
         self._image = image
@@ -320,6 +533,7 @@ class OtaTransfer:
         self._status_after = status_after
         self._attempts = attempts
         self._precheck = precheck
+        self._pacing = pacing
         self._replies: asyncio.Queue[OtaReply] = asyncio.Queue()
         self.stats = TransferStats()
         self.acknowledged = 0
@@ -436,7 +650,11 @@ class OtaTransfer:
                 self._progress(offset, self._image.size)
 
     async def _stream(self, start: int) -> None:
-        """Send from `start` until OTA:DONE, going back wherever the node says."""
+        """Send from `start` until OTA:DONE, going back wherever the node says.
+
+        `_Sender` decides when each chunk goes: as fast as a flow-controlled transport
+        takes them, or at a `Pacer`'s pace.
+        """
         size = self._image.size
         data = self._image.data
         step = self._chunk_size or chunk_size_for(self._link.mtu_size)
@@ -451,91 +669,135 @@ class OtaTransfer:
         probe_after_gap: int | None = None  # probe once the resend of this offset went
         rewound: int | None = None  # lowest go-back since the pending probe was written
         last_news = loop.time()
-        while True:
-            self._check_link()
-            # Send while the window allows.
-            while (
-                sent < size and sent - acked < self._in_flight and self._replies.empty()
-            ):
-                end = min(size, sent + step)
-                await self._link.write_characteristic(
-                    OTA_CHAR_UUID, encode_chunk(sent, data[sent:end]), response=False
-                )
-                self.stats.bytes_written += end - sent
-                if end <= highest:
-                    self.stats.resent += end - sent
-                if sent // WINDOW != end // WINDOW and end < size:
-                    regular.add(end)
-                sent = end
-                highest = max(highest, sent)
-                if probe_after_gap is not None and sent > probe_after_gap:
-                    probe_after_gap = None
+        sender = _Sender(self._pacing, step, start, loop.time())
+
+        def went_back(offset: int, out: int) -> None:
+            if sender.went_back(offset, out, highest, loop.time()):
+                self.stats.slowdowns += 1
+
+        try:
+            while True:
+                if self._check_link():  # the last OTA:STATUS could not be written
+                    probe_at = rewound = None
+                    probe_after_gap = sent + RETRY_CHUNKS * step  # a few chunks later
+                # Send while the window (and the pace) allow.
+                while (
+                    sent < size
+                    and sent - acked < self._in_flight
+                    and self._replies.empty()
+                ):
+                    now = loop.time()
+                    if sender.paced and now < sender.next_at:
+                        break
+                    end = min(size, sent + step)
+                    await self._link.write_characteristic(
+                        OTA_CHAR_UUID,
+                        encode_chunk(sent, data[sent:end]),
+                        response=False,
+                    )
+                    sender.wrote(end - sent, now, loop.time())
+                    self.stats.bytes_written += end - sent
+                    if end <= highest:
+                        self.stats.resent += end - sent
+                    if sent // WINDOW != end // WINDOW and end < size:
+                        regular.add(end)
+                    sent = end
+                    highest = max(highest, sent)
+                    if probe_after_gap is not None and sent > probe_after_gap:
+                        probe_after_gap = None
+                        if self._probe():
+                            probe_at, rewound = sent, None
+                # Wait for news: until the pace allows the next chunk, or for a while.
+                open_window = sent < size and sent - acked < self._in_flight
+                if not open_window:
+                    deadline = last_news + self._status_after
+                elif sender.paced:
+                    deadline = sender.next_at
+                else:
+                    deadline = loop.time()
+                reply = await self._next_reply(deadline)
+                if reply is None:
+                    if open_window:
+                        continue
+                    last_news = loop.time()
                     if self._probe():
                         probe_at, rewound = sent, None
-            # Wait for news (at once when the window is still open).
-            idle = sent < size and sent - acked < self._in_flight
-            deadline = loop.time() if idle else last_news + self._status_after
-            reply = await self._next_reply(deadline)
-            if reply is None:
-                if idle:
                     continue
                 last_news = loop.time()
-                if self._probe():
-                    probe_at, rewound = sent, None
-                continue
-            last_news = loop.time()
-            self._raise_on_error(reply)
-            if reply.kind is ReplyKind.DONE:
-                self._acknowledge(size)
-                return
-            if reply.kind is ReplyKind.IDLE:
-                raise OtaInterruptedError("the node holds no transfer any more")
-            if reply.kind is ReplyKind.RX:
-                node_next = reply.offset
-                taken_all = probe_at is None or node_next >= probe_at
-                resent_since = rewound is not None and rewound <= node_next
-                probe_at = rewound = None
-                acked = max(acked, node_next)
-                self._acknowledge(acked)
-                if not taken_all and not resent_since and node_next < sent:
-                    sent = node_next  # something before the probe was lost
-                    regular = {r for r in regular if r <= sent}
-                    probe_after_gap = sent
-                continue
-            if reply.kind is not ReplyKind.ACK:
-                continue
-            offset = reply.offset
-            if offset in regular and offset not in seen:
-                seen.add(offset)  # the node crossed a window boundary
+                self._raise_on_error(reply)
+                if reply.kind is ReplyKind.DONE:
+                    self._acknowledge(size)
+                    return
+                if reply.kind is ReplyKind.IDLE:
+                    raise OtaInterruptedError("the node holds no transfer any more")
+                if reply.kind is ReplyKind.RX:
+                    node_next = reply.offset
+                    taken_all = probe_at is None or node_next >= probe_at
+                    resent_since = rewound is not None and rewound <= node_next
+                    probe_at = rewound = None
+                    acked = max(acked, node_next)
+                    self._acknowledge(acked)
+                    if not taken_all and not resent_since and node_next < sent:
+                        went_back(node_next, sent)
+                        sent = node_next  # something before the probe was lost
+                        regular = {r for r in regular if r <= sent}
+                        probe_after_gap = sent
+                    continue
+                if reply.kind is not ReplyKind.ACK:
+                    continue
+                offset = reply.offset
+                if offset in regular and offset not in seen:
+                    seen.add(offset)  # the node crossed a window boundary
+                    acked = max(acked, offset)
+                    self._acknowledge(acked)
+                    sender.acknowledged(offset, loop.time())
+                    continue
+                # A gap: the chunk at `offset` was lost and later ones are ignored.
+                self.stats.gaps += 1
                 acked = max(acked, offset)
                 self._acknowledge(acked)
-                continue
-            # A gap: the chunk at `offset` was lost and later ones are ignored.
-            self.stats.gaps += 1
-            acked = max(acked, offset)
-            self._acknowledge(acked)
-            if offset < sent:
-                sent = offset
-                regular = {r for r in regular if r <= sent}
-                seen = {r for r in seen if r <= sent}
-                probe_after_gap = sent
-                if probe_at is not None:
-                    rewound = offset if rewound is None else min(rewound, offset)
+                if offset < sent:
+                    went_back(offset, sent)
+                    sent = offset
+                    regular = {r for r in regular if r <= sent}
+                    seen = {r for r in seen if r <= sent}
+                    probe_after_gap = sent
+                    if probe_at is not None:
+                        rewound = offset if rewound is None else min(rewound, offset)
+        finally:
+            self.stats.rate = sender.rate
+            self.stats.flow_controlled = sender.flow_controlled
 
-    def _check_link(self) -> None:
-        """Raise the failure of the last status probe, or a lost link."""
-        task = self._probe_task
-        if task is not None and task.done():
-            self._probe_task = None
-            if not task.cancelled() and (error := task.exception()) is not None:
-                raise error
+    def _check_link(self) -> bool:
+        """Raise a lost link; True when the last status probe could not be written."""
+        failed = self._reap_probe()
         if not self._link.is_connected:
             raise NotConnectedError("the link was lost during the update")
+        return failed
+
+    def _reap_probe(self) -> bool:
+        """Take the result of a finished status probe; True when it could not be written.
+
+        A proxy whose buffer is full refuses a command while the link stays up: the probe
+        is written again later. Any other failure ends the transfer.
+        """
+        task = self._probe_task
+        if task is None or not task.done():
+            return False
+        self._probe_task = None
+        if task.cancelled() or (error := task.exception()) is None:
+            return False
+        if not isinstance(error, LinkError) or not self._link.is_connected:
+            raise error
+        _LOGGER.debug("OTA:STATUS not written: %s", error)
+        self.stats.failed_probes += 1
+        return True
 
     def _probe(self) -> bool:
         """Write OTA:STATUS in the background (streaming goes on); False if one is out."""
         if self._probe_task is not None and not self._probe_task.done():
             return False
+        self._reap_probe()
         self.stats.status_probes += 1
         self._probe_task = asyncio.get_running_loop().create_task(
             self._link.send_raw(b"OTA:STATUS")

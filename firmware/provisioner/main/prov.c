@@ -194,8 +194,25 @@ static void prov_show_mesh_key(void)
     }
 }
 
+/* The address plan (protocol-v1 section 10): node ids 0..99 = unicast 0x0005..0x0068, handed out
+ * in provisioning order by the stack (one element per node; CONFIG_BLE_MESH_MAX_PROV_NODES=100 and
+ * nothing is ever deleted, so the addresses stay contiguous). A device provisioned before keeps its
+ * address (the stack reuses it). A full mesh takes no new device. */
+static bool prov_has_room(const uint8_t uuid[16])
+{
+    if (esp_ble_mesh_provisioner_get_node_with_uuid(uuid) != NULL) {
+        return true;
+    }
+    return esp_ble_mesh_provisioner_get_prov_node_count() < DCP_MAX_NODES;
+}
+
 static void prov_add_device(const esp_ble_mesh_prov_cb_param_t *param)
 {
+    if (!prov_has_room(param->provisioner_recv_unprov_adv_pkt.dev_uuid)) {
+        ESP_LOGW(TAG, "mesh full: node ids 0..%u are taken, device not provisioned",
+                 (unsigned)(DCP_MAX_NODES - 1u));
+        return;
+    }
     esp_ble_mesh_unprov_dev_add_t dev = {0};
     memcpy(dev.addr, param->provisioner_recv_unprov_adv_pkt.addr, sizeof(dev.addr));
     dev.addr_type = param->provisioner_recv_unprov_adv_pkt.addr_type;
@@ -232,7 +249,14 @@ static void prov_cb(esp_ble_mesh_prov_cb_event_t event, esp_ble_mesh_prov_cb_par
         break;
     case ESP_BLE_MESH_PROVISIONER_PROV_COMPLETE_EVT: {
         uint16_t addr = param->provisioner_prov_complete.unicast_addr;
-        ESP_LOGI(TAG, "provisioned 0x%04x (node id %d)", addr, (int)addr - (int)DCP_BASE_UNICAST);
+        uint8_t node = 0;
+        if (!dcp_node_from_addr(addr, &node)) {
+            /* outside 0x0005..0x0068: no node id a command can name (NOT_READY as a gateway) */
+            ESP_LOGE(TAG, "provisioned 0x%04x: outside the node id plan 0..%u", addr,
+                     (unsigned)(DCP_MAX_NODES - 1u));
+        } else {
+            ESP_LOGI(TAG, "provisioned 0x%04x (node id %u)", addr, (unsigned)node);
+        }
         s_retries = 0;
         prov_log(prov_get_composition(addr), "Composition Data Get", addr);
         break;

@@ -5,6 +5,7 @@
 #include "dcp_crypto.h"
 #include "dcp_payload.h"
 #include "dcp_reply.h"
+#include "dcp_stagger.h"
 #include "esp_app_desc.h"
 #include "esp_ble_mesh_common_api.h"
 #include "esp_ble_mesh_config_model_api.h"
@@ -15,6 +16,7 @@
 #include "esp_log.h"
 #include "esp_system.h"
 #include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
 #include "sdkconfig.h"
 
 static const char *TAG = "RELAY_MESH";
@@ -63,6 +65,94 @@ static esp_ble_mesh_prov_t s_provision = {
     .uuid = s_dev_uuid,
 };
 
+/* protocol-v1 section 10: an INFO answer to the group waits node id x 100 ms. The model callback
+ * (BTC task) holds answers, a one-shot timer (esp_timer task) sends them: a lock between both. */
+static dcp_stagger_t s_stagger;
+static esp_ble_mesh_msg_ctx_t s_stagger_ctx[DCP_STAGGER_SLOTS];
+static portMUX_TYPE s_stagger_lock = portMUX_INITIALIZER_UNLOCKED;
+static esp_timer_handle_t s_stagger_timer;
+
+static uint32_t relay_mesh_now_ms(void)
+{
+    return (uint32_t)(esp_timer_get_time() / 1000);
+}
+
+static void relay_mesh_send(esp_ble_mesh_msg_ctx_t *ctx, const char *msg, size_t len)
+{
+    ctx->send_ttl = CONFIG_DCM_MESH_TTL;
+    esp_err_t err = esp_ble_mesh_server_model_send_msg(&s_vnd_models[0], ctx, RELAY_MESH_OP_STATUS,
+                                                       (uint16_t)len, (uint8_t *)msg);
+    if (err != ESP_OK) {
+        ESP_LOGW(TAG, "INFO to 0x%04x: %s", ctx->addr, esp_err_to_name(err));
+    }
+}
+
+/* (Re)arms the timer for the held answer due first. */
+static void relay_mesh_arm(void)
+{
+    portENTER_CRITICAL(&s_stagger_lock);
+    uint32_t wait = dcp_stagger_wait_ms(&s_stagger, relay_mesh_now_ms());
+    portEXIT_CRITICAL(&s_stagger_lock);
+    if (wait == UINT32_MAX || s_stagger_timer == NULL) {
+        return;
+    }
+    esp_timer_stop(s_stagger_timer); /* ESP_ERR_INVALID_STATE when it was not running */
+    esp_err_t err = esp_timer_start_once(s_stagger_timer, (uint64_t)wait * 1000u);
+    if (err != ESP_OK) {
+        ESP_LOGW(TAG, "stagger timer: %s", esp_err_to_name(err));
+    }
+}
+
+static void relay_mesh_stagger_due(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        dcp_stagger_entry_t held;
+        esp_ble_mesh_msg_ctx_t ctx = {0};
+        size_t slot = 0;
+        portENTER_CRITICAL(&s_stagger_lock);
+        bool due = dcp_stagger_take(&s_stagger, relay_mesh_now_ms(), &held, &slot);
+        if (due) {
+            ctx = s_stagger_ctx[slot];
+        }
+        portEXIT_CRITICAL(&s_stagger_lock);
+        if (!due) {
+            break;
+        }
+        relay_mesh_send(&ctx, held.text, held.len);
+    }
+    relay_mesh_arm();
+}
+
+static void relay_mesh_answer(esp_ble_mesh_msg_ctx_t *ctx, uint8_t node, const char *msg,
+                              size_t len)
+{
+    uint32_t delay = dcp_stagger_delay_ms(node, ctx->recv_dst);
+    if (delay == 0 || s_stagger_timer == NULL) {
+        relay_mesh_send(ctx, msg, len);
+        return;
+    }
+    dcp_stagger_entry_t evicted;
+    esp_ble_mesh_msg_ctx_t evicted_ctx = {0};
+    bool has_evicted = false;
+    portENTER_CRITICAL(&s_stagger_lock);
+    size_t slot = dcp_stagger_put(&s_stagger, relay_mesh_now_ms(), delay, ctx->addr,
+                                  (uint8_t)DCP_SERVE_INFO, msg, len, &evicted, &has_evicted);
+    if (slot < DCP_STAGGER_SLOTS) {
+        evicted_ctx = s_stagger_ctx[slot];
+        s_stagger_ctx[slot] = *ctx;
+    }
+    portEXIT_CRITICAL(&s_stagger_lock);
+    if (slot >= DCP_STAGGER_SLOTS) {
+        relay_mesh_send(ctx, msg, len);
+        return;
+    }
+    if (has_evicted) {
+        relay_mesh_send(&evicted_ctx, evicted.text, evicted.len);
+    }
+    relay_mesh_arm();
+}
+
 static void relay_mesh_answer_info(esp_ble_mesh_msg_ctx_t *ctx)
 {
     uint8_t node = DCP_NODE_NONE;
@@ -74,7 +164,7 @@ static void relay_mesh_answer_info(esp_ble_mesh_msg_ctx_t *ctx)
         .firmware = esp_app_get_description()->version,
         .hardware = CONFIG_DCM_HARDWARE,
         .role = DCP_ROLE_CHAR_RELAY,
-        .capabilities = DCP_CAP_INFO,
+        .capabilities = DCP_CAP_INFO | DCP_CAP_LARGE_MESH,
         .uptime_s = (uint32_t)(esp_timer_get_time() / 1000000),
         .free_heap = esp_get_free_heap_size(),
         .mesh_id = net_key != NULL ? dcp_mesh_id(net_key) : 0u,
@@ -86,12 +176,7 @@ static void relay_mesh_answer_info(esp_ble_mesh_msg_ctx_t *ctx)
         ESP_LOGE(TAG, "INFO does not format");
         return;
     }
-    ctx->send_ttl = CONFIG_DCM_MESH_TTL;
-    esp_err_t err = esp_ble_mesh_server_model_send_msg(&s_vnd_models[0], ctx, RELAY_MESH_OP_STATUS,
-                                                       (uint16_t)n, (uint8_t *)msg);
-    if (err != ESP_OK) {
-        ESP_LOGW(TAG, "INFO to 0x%04x: %s", ctx->addr, esp_err_to_name(err));
-    }
+    relay_mesh_answer(ctx, node, msg, (size_t)n);
 }
 
 static void relay_mesh_model_cb(esp_ble_mesh_model_cb_event_t event,
@@ -125,6 +210,12 @@ static void relay_mesh_cfg_server_cb(esp_ble_mesh_cfg_server_cb_event_t event,
 esp_err_t relay_mesh_init(void)
 {
     dcm_ble_host_dev_uuid(s_dev_uuid);
+    dcp_stagger_init(&s_stagger);
+    const esp_timer_create_args_t stagger_timer = {
+        .callback = relay_mesh_stagger_due,
+        .name = "dcm_stagger",
+    };
+    ESP_RETURN_ON_ERROR(esp_timer_create(&stagger_timer, &s_stagger_timer), TAG, "timer");
     ESP_RETURN_ON_ERROR(esp_ble_mesh_register_config_server_callback(relay_mesh_cfg_server_cb),
                         TAG, "cfg cb");
     ESP_RETURN_ON_ERROR(esp_ble_mesh_register_custom_model_callback(relay_mesh_model_cb), TAG,

@@ -10,6 +10,7 @@
 #include "dcp_ota.h"
 #include "dcp_payload.h"
 #include "dcp_reply.h"
+#include "dcp_stagger.h"
 
 static void check(int ok)
 {
@@ -45,6 +46,14 @@ static void fuzz_command(const uint8_t *data, size_t size, uint8_t self)
     }
     if (plan.actions[0].kind == DCP_ACT_ATT_ERROR) {
         check(size > DCP_MAX_COMMAND_LEN);
+    }
+    for (size_t i = 0; i < plan.count; i++) {
+        /* a unicast goes to a node's address: 0x0005..0x0068 (ids 0..99), never to the node itself */
+        const dcp_action_t *a = &plan.actions[i];
+        if (a->kind == DCP_ACT_MESH && a->dst != DCP_GROUP_ADDR) {
+            check(a->dst >= DCP_BASE_UNICAST && a->dst < DCP_BASE_UNICAST + DCP_MAX_NODES);
+            check(a->dst != DCP_BASE_UNICAST + self);
+        }
     }
 }
 
@@ -119,6 +128,47 @@ static void fuzz_reader(const uint8_t *data, size_t size)
         check(r.len <= DCP_MAX_MESSAGE_LEN);
         check(!(r.pending && r.skipping));
         i += n;
+    }
+}
+
+/* Staggered answers: records [node][ms delta][src low byte][group?]; invariants: an answer never
+ * leaves before it is due unless evicted, at most DCP_STAGGER_SLOTS wait, one per source. */
+static void fuzz_stagger(const uint8_t *data, size_t size)
+{
+    static dcp_stagger_t s;
+    dcp_stagger_init(&s);
+    uint32_t now = 0xFFFFF000u; /* crosses the wrap */
+    size_t i = 0;
+    while (i + 4 <= size) {
+        uint8_t node = data[i] % 120u;
+        now += (uint32_t)data[i + 1] * 37u;
+        uint16_t src = (uint16_t)(DCP_BASE_UNICAST + data[i + 2] % 8u);
+        uint16_t dst = (data[i + 3] & 1u) ? DCP_GROUP_ADDR : (uint16_t)(DCP_BASE_UNICAST + node);
+        i += 4;
+        uint32_t delay = dcp_stagger_delay_ms(node, dst);
+        check(delay == ((dst == DCP_GROUP_ADDR && node < DCP_MAX_NODES) ? node * 100u : 0u));
+        dcp_stagger_entry_t e;
+        bool evicted = false;
+        uint8_t kind = (uint8_t)((data[i - 1] >> 1) % 3u);
+        size_t slot = dcp_stagger_put(&s, now, delay, src, kind, "D:1%", 4, &e, &evicted);
+        check(slot < DCP_STAGGER_SLOTS && s.slots[slot].used && s.slots[slot].dst == src &&
+              s.slots[slot].kind == kind);
+        check(!evicted || e.dst != src || e.kind != kind);
+        unsigned used = 0;
+        for (size_t k = 0; k < DCP_STAGGER_SLOTS; k++) {
+            for (size_t m = k + 1; m < DCP_STAGGER_SLOTS; m++) {
+                check(!(s.slots[k].used && s.slots[m].used && s.slots[k].dst == s.slots[m].dst &&
+                        s.slots[k].kind == s.slots[m].kind));
+            }
+            used += s.slots[k].used;
+        }
+        check(used >= 1 && used <= DCP_STAGGER_SLOTS);
+        size_t at = 0;
+        uint32_t wait = dcp_stagger_wait_ms(&s, now);
+        while (dcp_stagger_take(&s, now, &e, &at)) {
+            check(!s.slots[at].used && (int32_t)(now - e.due_ms) >= 0);
+        }
+        check(wait > 0 || dcp_stagger_wait_ms(&s, now) != 0);
     }
 }
 
@@ -330,7 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     switch (mode & 3u) {
     case 0:
-        fuzz_command(data, size, (uint8_t)((mode >> 2) % 12u)); /* 10, 11: not ready */
+        fuzz_command(data, size, (uint8_t)((mode >> 2) * 2u)); /* 100..126: not ready */
         break;
     case 1:
         fuzz_payload(data, size);
@@ -343,6 +393,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_auth(data, size);
         } else if (mode & 0x40u) {
             fuzz_ota(data, size);
+        } else if (mode & 0x20u) {
+            fuzz_stagger(data, size);
         } else {
             fuzz_reader(data, size);
         }

@@ -10,6 +10,7 @@
 #include "dcp_payload.h"
 #include "dcp_ramp.h"
 #include "dcp_reply.h"
+#include "dcp_stagger.h"
 #include "dcp_tracker.h"
 #include "esp_app_desc.h"
 #include "esp_ble_mesh_provisioning_api.h"
@@ -67,6 +68,10 @@ _Static_assert(DCP_OTA_WRITE_MAX <= UINT8_MAX && DCP_MESSAGE_MAX <= DCP_OTA_WRIT
 static QueueHandle_t s_queue;
 /* state below is owned by the task */
 static dcp_tracker_t s_tracker;
+/* protocol-v1 section 10: answers to group SENDs wait node id x 100 ms (the mesh context of each
+ * held answer is kept beside it, slot by slot) */
+static dcp_stagger_t s_stagger;
+static esp_ble_mesh_msg_ctx_t s_stagger_ctx[DCP_STAGGER_SLOTS];
 static dcp_ramp_t s_ramp;
 static uint8_t s_duty;
 static uint8_t s_monitor = DCP_MONITOR_OFF;
@@ -203,6 +208,37 @@ static void node_app_apply_duty(uint8_t duty)
     }
 }
 
+static void node_app_reply(const esp_ble_mesh_msg_ctx_t *ctx, const char *text, size_t len)
+{
+    if (mesh_vnd_reply(ctx, text, len) != ESP_OK) {
+        ESP_LOGW(TAG, "STATUS to 0x%04x failed", ctx->addr);
+    }
+}
+
+/* The STATUS answering a mesh SEND: at once for a unicast; for the group node id x 100 ms later
+ * (dcp_stagger.h), so that the segmented answers of a large mesh reach the gateway one by one. */
+static void node_app_answer(const esp_ble_mesh_msg_ctx_t *ctx, uint8_t node,
+                            dcp_serve_reply_t kind, const char *text, size_t len)
+{
+    uint32_t delay = dcp_stagger_delay_ms(node, ctx->recv_dst);
+    if (delay == 0) {
+        node_app_reply(ctx, text, len);
+        return;
+    }
+    dcp_stagger_entry_t evicted;
+    bool has_evicted = false;
+    size_t slot = dcp_stagger_put(&s_stagger, node_app_now_ms(), delay, ctx->addr,
+                                  (uint8_t)kind, text, len, &evicted, &has_evicted);
+    if (slot >= DCP_STAGGER_SLOTS) {
+        node_app_reply(ctx, text, len);
+        return;
+    }
+    if (has_evicted) {
+        node_app_reply(&s_stagger_ctx[slot], evicted.text, evicted.len);
+    }
+    s_stagger_ctx[slot] = *ctx;
+}
+
 /* A mesh payload for this node, from the mesh (ctx) or from the GATT client (ctx NULL). The
  * STATUS text is what v0.7 sends: a bare reading (read, duty:<n>, r, s), ERR:UNKNOWN:<payload>,
  * or (v1) the INFO line; a local answer is notified as the gateway would forward it. */
@@ -239,7 +275,8 @@ static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_
             .firmware = esp_app_get_description()->version,
             .hardware = CONFIG_DCM_HARDWARE,
             .role = DCP_ROLE_CHAR_UNIVERSAL,
-            .capabilities = DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID | dcp_auth_capabilities(&s_auth) |
+            .capabilities = DCP_CAP_INFO | DCP_CAP_ADV_MESH_ID | DCP_CAP_LARGE_MESH |
+                            dcp_auth_capabilities(&s_auth) |
                             (s_ota.slot_size > 0 ? DCP_CAP_OTA : 0u),
             .uptime_s = (uint32_t)(esp_timer_get_time() / 1000000),
             .free_heap = esp_get_free_heap_size(),
@@ -258,9 +295,7 @@ static void node_app_handle_payload(const uint8_t *p, size_t len, const esp_ble_
         return;
     }
     if (ctx != NULL) {
-        if (mesh_vnd_reply(ctx, status, (size_t)n) != ESP_OK) {
-            ESP_LOGW(TAG, "STATUS to 0x%04x failed", ctx->addr);
-        }
+        node_app_answer(ctx, node, serve.reply, status, (size_t)n);
         return;
     }
     char msg[DCP_MESSAGE_MAX];
@@ -489,6 +524,11 @@ static void node_app_tick(uint32_t now)
     if (dcp_ramp_poll(&s_ramp, now, &duty)) {
         node_app_apply_duty(duty);
     }
+    dcp_stagger_entry_t held;
+    size_t slot = 0;
+    while (dcp_stagger_take(&s_stagger, now, &held, &slot)) {
+        node_app_reply(&s_stagger_ctx[slot], held.text, held.len);
+    }
     uint16_t addr = 0;
     if (dcp_tracker_expired(&s_tracker, now, &addr)) {
         char msg[DCP_MESSAGE_MAX];
@@ -510,7 +550,16 @@ static void node_app_task(void *arg)
     node_app_event_t ev;
     node_app_update_adv();
     for (;;) {
-        if (xQueueReceive(s_queue, &ev, pdMS_TO_TICKS(NODE_APP_TICK_MS)) == pdTRUE) {
+        /* wake for the next held answer if it is due before the next tick */
+        uint32_t wait = dcp_stagger_wait_ms(&s_stagger, node_app_now_ms());
+        if (wait > NODE_APP_TICK_MS) {
+            wait = NODE_APP_TICK_MS;
+        }
+        TickType_t ticks = pdMS_TO_TICKS(wait);
+        if (wait > 0 && ticks == 0) {
+            ticks = 1; /* not a busy loop below one tick */
+        }
+        if (xQueueReceive(s_queue, &ev, ticks) == pdTRUE) {
             node_app_handle(&ev, node_app_now_ms());
         }
         node_app_tick(node_app_now_ms());
@@ -522,6 +571,7 @@ esp_err_t node_app_init(void)
     s_queue = xQueueCreate(NODE_APP_QUEUE_LEN, sizeof(node_app_event_t));
     ESP_RETURN_ON_FALSE(s_queue != NULL, ESP_ERR_NO_MEM, TAG, "queue");
     dcp_tracker_init(&s_tracker, CONFIG_DCM_MESH_TIMEOUT_MS);
+    dcp_stagger_init(&s_stagger);
     dcp_auth_node_init(&s_auth, node_app_nonce, NULL, node_app_now_ms64());
     node_app_reset_sessions();
     dcp_ota_init(&s_ota, ota_glue_io(), ota_glue_slot_size(), DCP_ROLE_CHAR_UNIVERSAL,

@@ -45,14 +45,14 @@ SIM_SCHEMA = vol.Schema(
         vol.Optional("profile", default=Profile.V1.value): vol.In(
             [profile.value for profile in Profile]
         ),
-        vol.Optional("nodes", default=5): vol.All(int, vol.Range(min=1, max=10)),
-        vol.Optional("relays", default=1): vol.All(int, vol.Range(min=0, max=9)),
+        vol.Optional("nodes", default=5): vol.All(int, vol.Range(min=1, max=100)),
+        vol.Optional("relays", default=1): vol.All(int, vol.Range(min=0, max=99)),
         vol.Optional("seed", default=0): int,
     }
 )
 CONFIG_SCHEMA = vol.Schema({DOMAIN: vol.Any(None, SIM_SCHEMA)}, extra=vol.ALLOW_EXTRA)
 NODE_SCHEMA = vol.Schema(
-    {vol.Required("node_id"): vol.All(vol.Coerce(int), vol.Range(0, 9))}
+    {vol.Required("node_id"): vol.All(vol.Coerce(int), vol.Range(0, 99))}
 )
 CYCLE_SCHEMA = NODE_SCHEMA.extend(
     {
@@ -66,8 +66,9 @@ CYCLE_SCHEMA = NODE_SCHEMA.extend(
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Build the mesh, register it as a proxy and register the fault actions."""
     conf: dict[str, Any] = SIM_SCHEMA(config.get(DOMAIN) or {})
-    if conf["nodes"] + conf["relays"] > 10:
-        raise vol.Invalid("a DC-Monitor mesh holds at most 10 nodes")
+    if conf["nodes"] + conf["relays"] > 100:
+        # node ids 0..99 (protocol section 10; v0.7 commands reach 0..9 only)
+        raise vol.Invalid("a DC-Monitor mesh holds at most 100 nodes")
     mesh = build_mesh(
         conf["nodes"],
         conf["relays"],

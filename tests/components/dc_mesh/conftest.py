@@ -29,6 +29,11 @@ def fast_link_timing() -> Iterator[None]:
     with (
         patch("custom_components.dc_mesh.connection.LINK_REPLY_TIMEOUT", 1.0),
         patch("custom_components.dc_mesh.connection.LINK_QUIET_PERIOD", 0.15),
+        # the simulator's nodes stagger group answers by its (fast) slot, not 100 ms
+        patch(
+            "custom_components.dc_mesh.dcmesh.link.GROUP_REPLY_SLOT",
+            Latencies.fast().stagger_slot,
+        ),
     ):
         yield
 

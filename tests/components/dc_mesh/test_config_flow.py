@@ -16,6 +16,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh.const import (
     CONF_EXCLUDED_ADDRESSES,
+    CONF_FIRMWARE_KEY,
+    CONF_FIRMWARE_URL,
     CONF_MESH_ID,
     CONF_MESH_KEY,
     CONF_MQTT_BASE_TOPIC,
@@ -394,7 +396,12 @@ async def test_options_flow_v1_mesh(
     """Any mesh can leave out nodes; v1 nodes are listed by their node id."""
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     schema = result["data_schema"].schema
-    assert {str(key) for key in schema} == {CONF_STALE_TIMEOUT, CONF_EXCLUDED_ADDRESSES}
+    assert {str(key) for key in schema} == {
+        CONF_STALE_TIMEOUT,
+        CONF_EXCLUDED_ADDRESSES,
+        CONF_FIRMWARE_URL,
+        CONF_FIRMWARE_KEY,
+    }
     selector = next(v for k, v in schema.items() if str(k) == CONF_EXCLUDED_ADDRESSES)
     labels = {option["label"] for option in selector.config["options"]}
     assert f"Node 2 ({mesh.node(2).mac})" in labels
@@ -409,6 +416,35 @@ async def test_options_flow_v1_mesh(
     assert mesh.node(3).mac not in {
         info.address for info in coordinator.connection.candidates()
     }
+
+
+async def test_options_firmware_catalog(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """A catalog URL must be http(s), a pinned key 64 hex digits; both are kept."""
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    base = {CONF_STALE_TIMEOUT: 45, CONF_EXCLUDED_ADDRESSES: []}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        base
+        | {CONF_FIRMWARE_URL: "ftp://example.com/c.json", CONF_FIRMWARE_KEY: "xyz"},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {
+        CONF_FIRMWARE_URL: "invalid_url",
+        CONF_FIRMWARE_KEY: "invalid_key_digest",
+    }
+    key = "0f" * 32
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        base
+        | {CONF_FIRMWARE_URL: "https://example.com/c.json", CONF_FIRMWARE_KEY: key},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert loaded_entry.options[CONF_FIRMWARE_URL] == "https://example.com/c.json"
+    catalog = loaded_entry.runtime_data.updater.catalog
+    assert catalog.trusted_key == bytes.fromhex(key)
 
 
 async def test_mesh_membership_rules(hass: HomeAssistant, mesh: Mesh) -> None:

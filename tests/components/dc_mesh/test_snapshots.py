@@ -106,6 +106,7 @@ def _fix_timing(entry: MockConfigEntry) -> None:
         Platform.SELECT,
         Platform.SENSOR,
         Platform.SWITCH,
+        Platform.UPDATE,
     ],
 )
 # Fixtures in usefixtures are set up before the arguments: the patches precede `loaded_entry`.

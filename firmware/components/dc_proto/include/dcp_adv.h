@@ -12,7 +12,7 @@
 #define DCP_ADV_FLAG_MESH_READY 0x02u
 
 /* Writes the 8 service data bytes; returns 8, or 0 when size is too small or node_id is
- * neither 0..9 nor DCP_NODE_NONE or role is unknown. */
+ * neither 0..99 nor DCP_NODE_NONE or role is unknown. */
 size_t dcp_adv_service_data(uint8_t *out, size_t size, uint32_t mesh_id, uint8_t node_id,
                             uint8_t role, uint8_t flags);
 

@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DCP_MAX_NODES 10u
+/* Node ids 0..99 (docs/protocol-v1.md section 10): node id = unicast address - 0x0005, so the
+ * address plan is 0x0005..0x0068. A command names a node with one digit, or two without a leading
+ * zero (capability 0010); v0.7 and older v1 firmware take one digit only. */
+#define DCP_MAX_NODES 100u
 #define DCP_BASE_UNICAST 0x0005u
 #define DCP_GROUP_ADDR 0xC000u
 #define DCP_MAX_COMMAND_LEN 64u
@@ -23,9 +26,9 @@
 /* Command target "ALL" (also a monitor target). */
 #define DCP_TARGET_ALL 0xFEu
 
-/* Node id for a unicast address; false when the address is not a node's (0x0005..0x000E). */
+/* Node id for a unicast address; false when the address is not a node's (0x0005..0x0068). */
 bool dcp_node_from_addr(uint16_t addr, uint8_t *node);
-/* Unicast address of node id 0..9. */
+/* Unicast address of node id 0..99. */
 uint16_t dcp_addr_from_node(uint8_t node);
 
 #endif

@@ -14,6 +14,8 @@
 #define DCP_CAP_INFO 0x0001u
 #define DCP_CAP_ADV_MESH_ID 0x0002u
 #define DCP_CAP_AUTH 0x0004u
+/* node ids 0..99 in commands, answers to group SENDs staggered by node id (dcp_stagger.h) */
+#define DCP_CAP_LARGE_MESH 0x0010u
 
 typedef struct {
     const char *firmware; /* "x.y.z", at most 16 characters */
@@ -32,7 +34,7 @@ uint64_t dcp_power_dmw(int32_t voltage_mv, int32_t current_cma);
 /* D:<duty>%,V:<V>V,I:<mA>mA,P:<mW>mW: a reading as a vendor STATUS carries it (v0.7
  * command.c:15-21); current in hundredths of a mA. The answer to read, duty:<n>, r and s. */
 int dcp_fmt_reading(char *buf, size_t size, uint8_t duty, int32_t voltage_mv, int32_t current_cma);
-/* NODE<id>:DATA:<reading>: the notification of a reading of node id 0..9. */
+/* NODE<id>:DATA:<reading>: the notification of a reading of node id 0..99. */
 int dcp_fmt_data(char *buf, size_t size, uint8_t node, uint8_t duty, int32_t voltage_mv,
                  int32_t current_cma);
 int dcp_fmt_info(char *buf, size_t size, uint8_t node, const dcp_info_t *info);

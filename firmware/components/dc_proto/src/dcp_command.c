@@ -101,6 +101,25 @@ static void push_monitor(dcp_plan_t *plan, uint8_t target)
     push(plan, DCP_ACT_MONITOR)->arg = target;
 }
 
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A node id as a command names it: one digit, or two without a leading zero (0..99). */
+static bool parse_target(const uint8_t *s, size_t n, uint8_t *node)
+{
+    if (n == 1 && is_digit(s[0])) {
+        *node = (uint8_t)(s[0] - '0');
+        return true;
+    }
+    if (n == 2 && is_digit(s[0]) && s[0] != '0' && is_digit(s[1])) {
+        *node = (uint8_t)((s[0] - '0') * 10 + (s[1] - '0'));
+        return true;
+    }
+    return false;
+}
+
 /* DUTY value: empty means the default; otherwise 1..3 ASCII digits, at most 100. */
 static bool parse_duty(const uint8_t *v, size_t n, uint8_t *duty)
 {
@@ -144,9 +163,7 @@ void dcp_plan_command(const uint8_t *cmd, size_t len, uint8_t self_id, dcp_plan_
     uint8_t target;
     if (equals_ci(cmd, target_end, "ALL")) {
         target = DCP_TARGET_ALL;
-    } else if (target_end == 1 && cmd[0] >= '0' && cmd[0] <= '9') {
-        target = (uint8_t)(cmd[0] - '0');
-    } else {
+    } else if (!parse_target(cmd, target_end, &target)) {
         push_error(plan, "INVALID_NODE", NULL, 0);
         return;
     }
