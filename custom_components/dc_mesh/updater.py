@@ -57,7 +57,7 @@ from .dcmesh import (
     abort_update,
     confirm_installed,
 )
-from .dcmesh.release import Release
+from .dcmesh.release import Release, version_key
 
 if TYPE_CHECKING:
     from .coordinator import DcMeshCoordinator
@@ -147,7 +147,7 @@ class MeshUpdater:
     # ------------------------------------------------------------------ one node
     async def async_install(self, node_id: int, version: str | None) -> None:
         """Update one node to `version` (None: the newest release for it)."""
-        if self._lock.locked():
+        if self._lock.locked() or self.rollout_running:
             raise _error("update_busy", mesh=self.title)
         async with self._lock:
             await self.catalog.async_refresh()
@@ -367,9 +367,7 @@ class MeshUpdater:
         ends with its health check, and the rollout stops at the first failure. The
         node carrying the monitoring link goes last (its link moves once).
         """
-        if self._lock.locked() or (
-            self._rollout is not None and not self._rollout.done()
-        ):
+        if self._lock.locked() or self.rollout_running:
             raise _error("update_busy", mesh=self.title)
         nodes = self.coordinator.data.nodes
         candidates = sorted(
@@ -387,8 +385,9 @@ class MeshUpdater:
         plan = [
             node_id
             for node_id in candidates
-            if nodes[node_id].info is not None
-            and nodes[node_id].info.firmware != releases[node_id].version  # type: ignore[union-attr]
+            if _wants(
+                nodes[node_id].info, releases[node_id], explicit=version is not None
+            )
         ]
         if not plan:
             raise _error("nothing_to_update", mesh=self.title)
@@ -403,6 +402,11 @@ class MeshUpdater:
             f"{DOMAIN} firmware rollout {self.coordinator.mesh_id}",
         )
         return phases
+
+    @property
+    def rollout_running(self) -> bool:
+        """Whether a rollout runs (between two nodes too)."""
+        return self._rollout is not None and not self._rollout.done()
 
     @callback
     def async_cancel_rollout(self) -> bool:
@@ -470,6 +474,18 @@ class MeshUpdater:
                 total,
             )
             raise
+
+
+def _wants(info: NodeInfo | None, release: Release, *, explicit: bool) -> bool:
+    """Whether a rollout updates a node: to a version asked for, or to a newer one."""
+    if info is None or info.firmware == release.version:
+        return False
+    if explicit:
+        return True
+    try:
+        return version_key(info.firmware) < version_key(release.version)
+    except ValueError:
+        return True  # a version we cannot compare: the release is what the site runs
 
 
 def rollout_issue_id(entry_id: str) -> str:

@@ -627,3 +627,46 @@ def test_logbook_describes_updates(hass: HomeAssistant) -> None:
         "name": "Pump",
         "message": "firmware update to 1.2.0 failed: it rolled back",
     }
+
+
+async def test_rollout_never_downgrades_unless_asked(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    firmware_dir: Path,
+    config_entry: MockConfigEntry,
+) -> None:
+    """The newest release goes to older nodes only; a version named goes to all others."""
+    add_release(firmware_dir, "1.1.0")
+    for n in range(NODES):
+        mesh.node(n).firmware = "1.2.0" if n != 3 else "1.0.0"
+    await set_up(hass, config_entry)
+
+    response = await hass.services.async_call(
+        DOMAIN,
+        "update_mesh_firmware",
+        {"config_entry_id": config_entry.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert response == {"phases": [[3]]}
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert mesh.node(3).firmware == "1.1.0"
+    with pytest.raises(HomeAssistantError, match="already runs that firmware"):
+        await hass.services.async_call(
+            DOMAIN,
+            "update_mesh_firmware",
+            {"config_entry_id": config_entry.entry_id},
+            blocking=True,
+            return_response=True,
+        )
+    response = await hass.services.async_call(
+        DOMAIN,
+        "update_mesh_firmware",
+        {"config_entry_id": config_entry.entry_id, "version": "1.1.0"},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert sorted(n for phase in response["phases"] for n in phase) == [0, 1, 2, 4]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert {mesh.node(n).firmware for n in range(NODES)} == {"1.1.0"}
