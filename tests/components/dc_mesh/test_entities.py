@@ -307,6 +307,7 @@ async def test_removed_node_comes_back_as_new(
     assert not (await remove())["success"]  # it still answers
     mesh.power_off(3)
     await advance(hass, freezer, DEFAULT_STALE_TIMEOUT + 1)  # polls come due meanwhile
+    await advance(hass, freezer, 10)  # and the next one says it is stale
     assert (await remove())["success"]
     await hass.async_block_till_done()
     assert (
