@@ -273,6 +273,8 @@ class GattSession:
         self.data_writes = 0  # writes to 0xDC04 that reached the node
         self.data_dropped = 0  # writes to 0xDC04 a proxy-like fault dropped
         self.proxy_overflows = 0  # of them: found the proxy's buffer full
+        self._replies: deque[Callable[[], None]] = deque()  # OTA replies on their way
+        self._replies_due = 0.0
 
     def _departure(self) -> float:
         """The connection event that carries the next PDU (loop time)."""
@@ -365,11 +367,24 @@ class GattSession:
         the proxy's Wi-Fi, both ways (the write that caused it came that way too).
         """
         latencies = self.node.mesh.latencies
-        now = asyncio.get_running_loop().time()
+        now = self.node.mesh.event_now()
         wait = -(now - self._tx_origin) % latencies.conn_interval
         if self.node.faults.ota_proxy_buffer is not None:
             wait += 2 * latencies.proxy_hop
         return wait
+
+    def after_reply_delay(self, action: Callable[[], None]) -> None:
+        """Run `action` when a notification queued now reaches the client, in order."""
+        mesh = self.node.mesh
+        now = mesh.event_now()
+        self._replies_due = max(now + self.reply_delay(), self._replies_due)
+        self._replies.append(action)
+
+        def arrive() -> None:
+            # equal timers may run in any order: the replies keep theirs
+            self._replies.popleft()()
+
+        mesh.schedule(self._replies_due - now, arrive)
 
     def _proxy_full(self) -> bool:
         """Whether the proxy's buffer holds `ota_proxy_buffer` PDUs still to be sent."""
@@ -1106,7 +1121,7 @@ class Node:
             if session in self.sessions:
                 self.notify_session(session, line)
 
-        self.mesh.schedule(session.reply_delay(), send)
+        session.after_reply_delay(send)
 
     def ota_chunk(self, session: GattSession, data: bytes) -> None:
         """A write to 0xDC04 reached the node: into the app task's queue (16 slots)."""

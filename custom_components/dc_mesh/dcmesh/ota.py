@@ -294,6 +294,7 @@ class TransferStats:
     rate: float = 0.0  # the last pace, data bytes per second (0: unpaced)
     slowdowns: int = 0  # losses the pace was lowered for
     failed_probes: int = 0  # OTA:STATUS writes that failed (a congested proxy)
+    rtt: float = 0.0  # the quickest command round trip (s): the pace starts from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,16 +303,16 @@ class Pacing:
 
     probe_chunks: int = 16  # written back to back first: does the transport hold back?
     held_back: float = 0.002  # mean seconds per write of those: the transport paces
-    start_rate: float = 64.0  # chunks per second before anything was measured
+    start_rate: float = 64.0  # chunks per second first,
+    start_per_rtt: float = 1.0  # or per command round trip (the declaration's) if more
     min_rate: float = 8.0  # chunks per second the pace never goes below
-    sample_seconds: float = 1.0  # a delivery rate is measured over at least this long
+    sample_seconds: float = 1.0  # a delivery rate is measured over at least this long,
+    sample_rtts: float = 100.0  # or this many round trips where they are shorter
     growth: float = 0.01  # after the start, the pace grows by this share per second
     growth_far: float = 0.1  # or this while below `far` of the pace that lost last
     far: float = 0.9
     backoff: float = 0.95  # a loss: the pace drops to this share of the delivery rate
-    lagging: float = (
-        0.9  # the node gets less than this share of the pace: a queue grows
-    )
+    lagging: float = 0.9  # the node gets less than this share of the pace: it lags
     burst: int = 2  # chunks a late sender may write back to back to catch up
 
 
@@ -320,13 +321,15 @@ class Pacer:
 
     A proxy forwards writes without response with no flow control and drops those that
     find its buffer full, so the sender has to find the link's rate itself. It starts at
-    `start_rate` chunks per second and measures the delivery rate: bytes the node took in
-    order between two window acknowledgements (at least `sample_seconds` apart, without a
-    go-back between them). While the node keeps up the pace doubles per sample (the
-    start); after the first loss it grows by `growth` per second, `growth_far` while it is
-    below `far` of the pace that lost last (back quickly to where the link's rate was
-    found, slowly beyond). When the node gets less than `lagging` of the pace (a queue
-    grows) the pace drops to the delivery rate.
+    `start_rate` chunks per second (or `start_per_rtt` per round trip `rtt` where that is
+    more: a quick link) and measures the delivery rate: bytes the node took in order
+    between two window acknowledgements at least a sample apart (`sample_seconds`, or
+    `sample_rtts` round trips where that is shorter; the growth rates below are per second
+    of the full sample and scale with it), without a go-back between them. While the node
+    keeps up the pace doubles per sample (the start); after the first loss it grows by
+    `growth` per second, `growth_far` while it is below `far` of the pace that lost last
+    (back quickly to where the link's rate was found, slowly beyond). When the node gets
+    less than `lagging` of the pace (a queue grows) the pace drops to the delivery rate.
 
     A gap (a lost chunk) is answered once per loss event (gaps before `recover`, what was
     out when it was answered, belong to it, unless the node made no progress since the
@@ -337,11 +340,22 @@ class Pacer:
     """
 
     def __init__(
-        self, chunk: int, now: float, pacing: Pacing, *, recover: int = 0
+        self,
+        chunk: int,
+        now: float,
+        pacing: Pacing,
+        *,
+        recover: int = 0,
+        rtt: float | None = None,
     ) -> None:
-        """Start at `start_rate` chunks of `chunk` bytes per second."""
+        """Start with chunks of `chunk` bytes; `rtt`: a command's round trip (s)."""
         self.pacing = pacing
-        self.rate = pacing.start_rate * chunk  # data bytes per second
+        start = max(pacing.start_rate, pacing.start_per_rtt / rtt if rtt else 0.0)
+        self.rate = start * chunk  # data bytes per second
+        self.sample = pacing.sample_seconds  # seconds a delivery sample spans at least
+        if rtt:
+            self.sample = min(self.sample, pacing.sample_rtts * rtt)
+        self._speed = pacing.sample_seconds / self.sample  # growth per second scaled
         self.floor = pacing.min_rate * chunk
         self.starting = True
         self.recover = recover
@@ -357,6 +371,7 @@ class Pacer:
         elapsed, self._grown_at = now - self._grown_at, now
         if self.starting:
             return
+        elapsed *= self._speed
         below = pacing.far * self.ceiling
         if self.rate < below:  # back to where the last loss was, quickly
             self.rate = min(below, self.rate * (1 + pacing.growth_far * elapsed))
@@ -370,7 +385,7 @@ class Pacer:
             self._mark = (offset, now)
             return
         start, since = self._mark
-        if now - since < self.pacing.sample_seconds:
+        if now - since < self.sample:
             return
         rate = (offset - start) / (now - since)
         self._mark = (offset, now)
@@ -419,16 +434,22 @@ class _Sender:
     """
 
     def __init__(
-        self, pacing: Pacing | None, chunk: int, start: int, now: float
+        self,
+        pacing: Pacing | None,
+        chunk: int,
+        start: int,
+        now: float,
+        rtt: float | None = None,
     ) -> None:
-        """Nothing written yet; `pacing` None: never paced."""
+        """Nothing written yet; `pacing` None: never paced; `rtt` for the `Pacer`."""
         self.pacing = pacing
         self.chunk = chunk
+        self.rtt = rtt
         self.burst = 0 if pacing is None else pacing.probe_chunks  # back to back left
         self.pacer: Pacer | None = None
         if pacing is not None:
             recover = start + self.burst * chunk  # the probe's own losses are no signal
-            self.pacer = Pacer(chunk, now, pacing, recover=recover)
+            self.pacer = Pacer(chunk, now, pacing, recover=recover, rtt=rtt)
         self.next_at = now  # when the pace allows the next chunk
         self.flow_controlled = False
         self._took: deque[float] = deque(maxlen=max(1, self.burst))
@@ -471,17 +492,19 @@ class _Sender:
 
         What went out after the lost chunk may still wait in a proxy's buffer: a resend
         written at once would find it full again, so the next chunk waits until that much
-        could have drained (at most `sample_seconds`).
+        could have drained (at most a delivery sample's time).
         """
         if self.pacing is None:
             return False
         if self.pacer is None:
             if self._held_back():
                 return False  # the transport paces: the loss was not the sender's
-            self.pacer = Pacer(self.chunk, now, self.pacing, recover=highest)
+            self.pacer = Pacer(
+                self.chunk, now, self.pacing, recover=highest, rtt=self.rtt
+            )
             self.flow_controlled = False
         slowed = self.pacer.lost(offset, highest, now)
-        drain = min(self.pacer.interval(out - offset), self.pacing.sample_seconds)
+        drain = min(self.pacer.interval(out - offset), self.pacer.sample)
         self.next_at = now + drain
         return slowed
 
@@ -538,6 +561,7 @@ class OtaTransfer:
         self.stats = TransferStats()
         self.acknowledged = 0
         self._probe_task: asyncio.Task[None] | None = None
+        self._rtt: float | None = None  # the quickest command round trip of this run
 
     @property
     def image(self) -> FirmwareImage:
@@ -567,6 +591,7 @@ class OtaTransfer:
             raise NotConnectedError("the link is not connected")
         self._check_node()
         self.stats = TransferStats(starts=self.stats.starts)
+        self._rtt = None
         self._replies = asyncio.Queue()
         unregister = self._link.register_message_callback(self._on_message)
         loop = asyncio.get_running_loop()
@@ -620,12 +645,18 @@ class OtaTransfer:
         Every command of the declaration and BEGIN can be repeated safely (a BEGIN of the
         same image resumes).
         """
-        for _ in range(self._attempts):
+        loop = asyncio.get_running_loop()
+        for attempt in range(self._attempts):
+            written = loop.time()
             await self._link.send_raw(command)
-            deadline = asyncio.get_running_loop().time() + wait
+            deadline = loop.time() + wait
             while (reply := await self._next_reply(deadline)) is not None:
                 self._raise_on_error(reply)
                 if reply.kind in wanted:
+                    if not attempt:  # (a late answer to an earlier write is no measure)
+                        rtt = loop.time() - written
+                        self._rtt = rtt if self._rtt is None else min(self._rtt, rtt)
+                        self.stats.rtt = self._rtt
                     return reply
         raise OtaStalledError(f"no answer to {command.decode()!r}")
 
@@ -669,7 +700,7 @@ class OtaTransfer:
         probe_after_gap: int | None = None  # probe once the resend of this offset went
         rewound: int | None = None  # lowest go-back since the pending probe was written
         last_news = loop.time()
-        sender = _Sender(self._pacing, step, start, loop.time())
+        sender = _Sender(self._pacing, step, start, loop.time(), self._rtt)
 
         def went_back(offset: int, out: int) -> None:
             if sender.went_back(offset, out, highest, loop.time()):
