@@ -236,15 +236,23 @@ CASES = ("ordinary", "repeated", "dead candidate", "total outage")
 
 
 @pytest.mark.parametrize(
-    ("profile", "supervision", "accepts"),
+    ("profile", "supervision", "accepts", "nodes"),
     [
-        (Profile.V07, 4.0, False),
-        (Profile.V07, 0.42, False),
-        (Profile.V1, 4.0, False),
-        (Profile.V1, 0.42, False),
-        (Profile.V1, 4.0, True),
+        (Profile.V07, 4.0, False, 9),
+        (Profile.V07, 0.42, False, 9),
+        (Profile.V1, 4.0, False, 9),
+        (Profile.V1, 0.42, False, 9),
+        (Profile.V1, 4.0, True, 9),
+        (Profile.V1, 4.0, False, 30),
     ],
-    ids=["v0.7 ST 4", "v0.7 ST 0.42", "v1 ST 4", "v1 ST 0.42", "v1 asks 0.6"],
+    ids=[
+        "v0.7 ST 4",
+        "v0.7 ST 0.42",
+        "v1 ST 4",
+        "v1 ST 0.42",
+        "v1 asks 0.6",
+        "v1 ST 4 30 nodes",
+    ],
 )
 async def test_failover_cases(
     hass: HomeAssistant,
@@ -254,6 +262,7 @@ async def test_failover_cases(
     profile: Profile,
     supervision: float,
     accepts: bool,
+    nodes: int,
     bench: BenchResults,
 ) -> None:
     """`accepts`: the central takes the v1 node's request for a 600 ms timeout."""
@@ -261,7 +270,7 @@ async def test_failover_cases(
         hass,
         monkeypatch,
         profile=profile,
-        nodes=9,
+        nodes=nodes,
         supervision=supervision,
         accepts=accepts,
     )
@@ -273,7 +282,7 @@ async def test_failover_cases(
     finally:
         await hass.config_entries.async_unload(entry.entry_id)
         unregister()
-    _report(bench, profile, supervision, results, timeline)
+    _report(bench, mesh, supervision, results, timeline)
 
 
 async def _run_cases(
@@ -286,22 +295,22 @@ async def _run_cases(
     for _ in range(ROUNDS):
         first = await _failover(mesh, entry, timeline)
         results["ordinary"].append(first)
-        gone = {mesh.node(n).mac for n in range(9) if not mesh.node(n).powered}
+        gone = {node.mac for node in mesh.nodes if not node.powered}
         await asyncio.sleep(3.0)
         results["repeated"].append(await _failover(mesh, entry, timeline))
-        gone |= {mesh.node(n).mac for n in range(9) if not mesh.node(n).powered}
+        gone |= {node.mac for node in mesh.nodes if not node.powered}
         await _restore(mesh, gone)
         results["dead candidate"].append(
             await _failover(mesh, entry, timeline, also_dead=1)
         )
-        gone = {mesh.node(n).mac for n in range(9) if not mesh.node(n).powered}
+        gone = {node.mac for node in mesh.nodes if not node.powered}
         await _restore(mesh, gone)
     results["total outage"].append(await _outage(hass, mesh, entry, timeline))
 
 
 def _report(
     bench: BenchResults,
-    profile: Profile,
+    mesh: Mesh,
     supervision: float,
     results: dict[str, list[dict[str, float]]],
     timeline: Timeline,
@@ -337,7 +346,7 @@ def _report(
     )
     for row in rows:
         bench.add(
-            f"Failover, {profile} nodes, supervision timeout {supervision} s"
+            f"Failover, {len(mesh.nodes)} {mesh.profile} nodes, supervision timeout {supervision} s"
             f"{' (asked for by the node)' if supervision == V1_SUPERVISION_TIMEOUT else ''} "
             f"(medians of {ROUNDS} rounds; total outage: 1 run)",
             row,

@@ -64,9 +64,10 @@ BOOT_JITTER = timedelta(seconds=30)
 
 type DcMeshConfigEntry = ConfigEntry[DcMeshCoordinator]
 
-# Pushed readings (MONITOR, other clients) are coalesced into one entity update: at once when
-# every available measuring node sent one (a MONITOR round or a group read is in: the nodes
-# answer within about half a second of each other), at the latest this long after the first.
+# Pushed readings (MONITOR, other clients) are coalesced into one entity update of the mesh:
+# at once when every available measuring node sent one (a MONITOR round or a group read is
+# complete), at the latest this long after the first. MONITOR reads every node once a second:
+# about one update a second per mesh, whatever its size, each reading shown within a second.
 PUSH_COALESCE_SECONDS = 1.0
 # Polls in a row that the gateway answers with errors (or not at all) before failing over.
 MAX_READ_FAILURES = 3
@@ -171,8 +172,10 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         # The available measuring nodes: a push flush waits for a reading of each of them.
         self._round_size = 0
         self._flush_job = HassJob(self._flush_push)
-        # The listeners by their scope, for push flushes (see ListenerScope).
-        self._scoped_listeners: dict[ListenerScope, dict[int, CALLBACK_TYPE]] = {}
+        # The listeners by their scope (node id or None, readings), for push flushes.
+        self._scoped_listeners: dict[
+            tuple[int | None, bool], dict[int, CALLBACK_TYPE]
+        ] = {}
         self._listener_ids = 0
         self._unavailable_logged: set[int] = set()
         self.balancer = PowerBalancer(
@@ -288,7 +291,9 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._listener_ids += 1
         listener_id = self._listener_ids
         scope = context if isinstance(context, ListenerScope) else ListenerScope()
-        listeners = self._scoped_listeners.setdefault(scope, {})
+        listeners = self._scoped_listeners.setdefault(
+            (scope.node_id, scope.readings), {}
+        )
         listeners[listener_id] = update_callback
 
         @callback
@@ -313,13 +318,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._pushed_beyond_readings = set()
         beyond = self.changed_beyond_readings
         scoped = self._scoped_listeners
-        scopes = [ListenerScope()]
+        scopes: list[tuple[int | None, bool]] = [(None, True)]
         if beyond:
-            scopes.append(ListenerScope(readings=False))
+            scopes.append((None, False))
         for node_id in changed:
-            scopes.append(ListenerScope(node_id))
+            scopes.append((node_id, True))
             if node_id in beyond:
-                scopes.append(ListenerScope(node_id, readings=False))
+                scopes.append((node_id, False))
         listeners = [
             update_callback
             for scope in scopes

@@ -136,6 +136,11 @@ INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
 )
 
 # Stored in kWh (restored totals stay comparable), shown in Wh: a few-watt load visibly counts.
+# The total is integrated at full precision and shown to 0.1 Wh (the display precision): a
+# load of a few watts adds a fraction of a mWh per reading, and writing each such invisible
+# step would be a state write (and a recorder row) per node and second.
+ENERGY_DECIMALS = 4  # of a kWh
+
 ENERGY_SENSOR = SensorEntityDescription(
     key="energy",
     device_class=SensorDeviceClass.ENERGY,
@@ -296,12 +301,12 @@ class DcMeshEnergySensor(DcMeshNodeEntity, RestoreSensor):
 
     @property
     def native_value(self) -> float | None:
-        """Energy in kWh."""
-        return self.node.energy_kwh
+        """Energy in kWh, to the 0.1 Wh it is shown with."""
+        energy = self.node.energy_kwh
+        return None if energy is None else round(energy, ENERGY_DECIMALS)
 
     def _shown_inputs(self) -> tuple[object, ...]:
-        node = self.node
-        return (node.available, node.energy_kwh)
+        return (self.node.available, self.native_value)
 
 
 class DcMeshHubSensor(DcMeshHubEntity, SensorEntity):

@@ -124,7 +124,10 @@ async def test_unavailable_and_back_logged_once(
 
 
 async def test_energy_accumulates_and_survives_restart(
-    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    freezer: TickingDateTimeFactory,
+    mesh: Mesh,
+    config_entry: MockConfigEntry,
 ) -> None:
     key = mesh_unique_id(mesh)
     entity_id = "sensor.node_0_energy"
@@ -146,12 +149,47 @@ async def test_energy_accumulates_and_survives_restart(
     coordinator = config_entry.runtime_data
     await coordinator.async_set_duty(0, 100)
     for _ in range(5):
+        await advance(hass, freezer, 30)
         await coordinator.async_refresh()
     energy = float(hass.states.get(entity_id).state)
     assert energy > 1.5  # continued from the restored total
     assert energy < 1.6
     assert hass.states.get(entity_id).attributes["state_class"] == "total_increasing"
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_energy_is_shown_in_the_steps_of_its_display(
+    hass: HomeAssistant,
+    freezer: TickingDateTimeFactory,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """The total counts every reading; its state moves in 0.1 Wh steps (as it is shown).
+
+    A reading adds a fraction of a mWh: writing each step would be a state (and a recorder
+    row) per node and second that nobody can see.
+    """
+    coordinator = loaded_entry.runtime_data
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{mesh_unique_id(mesh)}_1_energy"
+    )
+    assert entity_id is not None
+    await coordinator.async_set_duty(1, 100)
+    changes = async_capture_events(hass, EVENT_STATE_CHANGED)
+    for _ in range(12):  # a 6 W load: 0.05 Wh every 30 s
+        await advance(hass, freezer, 30)  # polled on the way
+        await coordinator.async_refresh()
+    total_wh = coordinator.data.nodes[1].energy_kwh * 1000
+    shown = hass.states.get(entity_id).state
+    assert float(shown) == round(total_wh, 1)
+    assert len(shown.partition(".")[2]) <= 1
+    writes = [
+        e.data["new_state"].state for e in changes if e.data["entity_id"] == entity_id
+    ]
+    # one write per 0.1 Wh step, none in between (at least 24 readings came)
+    steps = round(total_wh * 10)
+    assert steps >= 3
+    assert writes == [f"{step / 10:.1f}" for step in range(1, steps + 1)]
 
 
 async def test_unreachable_mesh_raises_and_clears_repair(
