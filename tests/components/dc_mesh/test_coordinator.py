@@ -56,6 +56,55 @@ async def test_unsolicited_readings_update_entities(
     assert coordinator.data.nodes[2].last_seen != before
 
 
+async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_them(
+    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+) -> None:
+    """A MONITOR of one node: its reading entities (and the mesh's total) are written, no
+    other node's, no static entity, nothing rewritten with what it already shows."""
+    coordinator = loaded_entry.runtime_data
+    link = coordinator.link
+    assert link is not None
+    key = mesh_unique_id(mesh)
+    entities = {
+        entry.entity_id: entry.unique_id
+        for entry in er.async_entries_for_config_entry(
+            er.async_get(hass), loaded_entry.entry_id
+        )
+    }
+    # (the first update after set-up passes every entity once: what they show was written
+    # when they were added, not by an update)
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    events: dict[str, list[str]] = {EVENT_STATE_CHANGED: [], EVENT_STATE_REPORTED: []}
+
+    @callback
+    def ours(data: Mapping[str, Any]) -> bool:
+        return data["entity_id"] in entities
+
+    @callback
+    def record(event: Event) -> None:
+        events[event.event_type].append(entities[event.data["entity_id"]])
+
+    unsubs = [hass.bus.async_listen(kind, record, event_filter=ours) for kind in events]
+    seen = [coordinator.data.nodes[2].reading]
+
+    def pushed() -> bool:
+        if (reading := coordinator.data.nodes[2].reading) is not seen[-1]:
+            seen.append(reading)
+        return len(seen) > 5
+
+    await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
+    await wait_for(pushed)
+    await hass.async_block_till_done()
+    for unsub in unsubs:
+        unsub()
+    assert events[EVENT_STATE_REPORTED] == []
+    written = set(events[EVENT_STATE_CHANGED])
+    assert f"{key}_2_voltage" in written  # the readings moved (sensor noise)
+    node_2 = {f"{key}_2_{field}" for field in ("voltage", "current", "power", "energy")}
+    assert written <= node_2 | {f"{key}_total_power"}
+
+
 async def test_new_node_appears_without_reload(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
