@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
 from pathlib import Path
 import shutil
 from typing import Any
@@ -609,15 +610,23 @@ async def test_offline_notification_blueprint(
 
 async def test_soft_start_blueprint(
     hass: HomeAssistant,
+    *,
     mesh: Mesh,
     loaded_entry: MockConfigEntry,
     blueprints: Path,
     freezer: TickingDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     key = mesh_unique_id(mesh)
     coordinator = loaded_entry.runtime_data
     connectivity = _entity_id(hass, "binary_sensor", f"{key}_connectivity")
     loads = [_entity_id(hass, "number", f"{key}_{n}_duty_setting") for n in (2, 0, 1)]
+    caplog.set_level(logging.DEBUG, logger="homeassistant.components.automation")
+
+    def delays() -> int:
+        """The automation's delays begun so far (its timer is set when it logs the step)."""
+        return sum("Executing step delay" in r.getMessage() for r in caplog.records)
+
     await _automation(
         hass,
         _use(
@@ -657,10 +666,13 @@ async def test_soft_start_blueprint(
     # One node after the other: the next one once its delay has passed.
     await wait_for(lambda: hass.states.get(loads[0]).state == "70")
     assert [mesh.node(n).duty for n in (2, 0, 1)] == [70, 0, 0]
-    # (advance() would wait for the running automation, through its next delay.)
+    # (advance() would wait for the running automation, through its next delay; the clock
+    # jumps once the delay runs: a jump before it would end nothing.)
+    await wait_for(lambda: delays() == 1)
     _jump(hass, freezer, 10)
     await wait_for(lambda: hass.states.get(loads[1]).state == "70")
     assert [mesh.node(n).duty for n in (2, 0, 1)] == [70, 70, 0]
+    await wait_for(lambda: delays() == 2)
     _jump(hass, freezer, 10)
     await wait_for(lambda: hass.states.get(loads[2]).state == "70")
     assert mesh.node(3).duty == 0  # not listed
