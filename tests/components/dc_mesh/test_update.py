@@ -25,6 +25,7 @@ from homeassistant.components.update import (
     SERVICE_INSTALL,
     UpdateEntityFeature,
 )
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     ATTR_SUPPORTED_FEATURES,
@@ -85,6 +86,11 @@ async def mesh(
     unregister = async_register_mesh(hass, sim, source="dc_mesh_sim")
     await hass.async_block_till_done()
     yield sim
+    # Entries still loaded go first, as when Home Assistant stops with the mesh in range:
+    # otherwise they would spend the teardown failing over to nodes that vanished.
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
     unregister()
     sim.shutdown()
 
