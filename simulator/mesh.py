@@ -500,6 +500,9 @@ class _Faults:
     chunks: ChunkFaults = field(default_factory=ChunkFaults)
     one_shot: deque[ChunkFault] = field(default_factory=deque)
     next_send_error: SendError | None = None
+    next_send_command: str = (
+        ""  # the next SEND whose payload starts so (upper case) fails
+    )
     stale_cache: bool = False
     missed_group_messages: int = 0
     ota_drop: float = 0.0  # share of 0xDC04 writes without response lost on the way
@@ -915,10 +918,18 @@ class Node:
             payload, gateway=True, answer=lambda text: self.forward(self.address, text)
         )
 
+    def _send_error(self, payload: str) -> SendError | None:
+        """The error the stack gives this SEND (`Mesh.fail_next_send`), once."""
+        faults = self.faults
+        kind = faults.next_send_error
+        if kind is None or not payload.upper().startswith(faults.next_send_command):
+            return None
+        faults.next_send_error = None
+        return kind
+
     def _send(self, destination: int, payload: str) -> bool:
         """Hand a SEND to the stack; False (and ERROR notified) when it refuses."""
-        if (kind := self.faults.next_send_error) is not None:
-            self.faults.next_send_error = None
+        if (kind := self._send_error(payload)) is not None:
             self.notify(f"ERROR:{kind}")
             return False
         self.mesh.send(self, destination, payload)
@@ -1066,8 +1077,7 @@ class Node:
 
     def _send_v07(self, destination: int, payload: str) -> None:
         """send_vendor_command: unicasts are awaited (5 s, ERROR:MESH_TIMEOUT)."""
-        kind = self.faults.next_send_error
-        self.faults.next_send_error = None
+        kind = self._send_error(payload)
         if kind == "MESH_SEND_FAIL":
             # the stack reports it later (SEND_COMP, mesh_node.c:483-489): after SENT
             self.mesh.schedule(0.0, lambda: self.notify("ERROR:MESH_SEND_FAIL"))
@@ -1693,14 +1703,18 @@ class Mesh:
         """Make a powered node deaf and mute on the mesh (unicasts time out)."""
         self.nodes[node_id].faults.unreachable = unreachable
 
-    def fail_next_send(self, node_id: int, kind: SendError = "MESH_SEND_FAIL") -> None:
-        """Make the node's next mesh send fail.
+    def fail_next_send(
+        self, node_id: int, kind: SendError = "MESH_SEND_FAIL", *, command: str = ""
+    ) -> None:
+        """Make the node's next mesh send fail (of `command`, e.g. "DUTY": other SENDs pass).
 
         v1 answers ERROR:<kind> instead of sending. v0.7 notifies SENT either way, then
         ERROR:MESH_SEND_FAIL at once, or (MESH_TIMEOUT) loses the SEND: a unicast ends
         in ERROR:MESH_TIMEOUT after `client_timeout`.
         """
-        self.nodes[node_id].faults.next_send_error = kind
+        faults = self.nodes[node_id].faults
+        faults.next_send_error = kind
+        faults.next_send_command = command.upper()
 
     def miss_group_messages(self, node_id: int, count: int = 1) -> None:
         """Make the node miss the next `count` group messages (never acknowledged)."""
