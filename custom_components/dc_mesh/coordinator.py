@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
@@ -96,13 +95,13 @@ def fallback_issue_id(entry_id: str) -> str:
     return f"mesh_fallback_{entry_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class ListenerScope:
+class ListenerScope(NamedTuple):
     """What a listener shows (its context): a push flush calls only those it concerns.
 
     `node_id`: one node's (None: the mesh's); `readings`: False when nothing it shows comes
     from readings (INFO, settings, the link), so pushed readings alone do not concern it.
-    Every other update (polls, commands, link changes) calls every listener.
+    Every other update (polls, commands, link changes) calls every listener. (A tuple: the
+    flush looks scopes up at every push, and a tuple hashes in C.)
     """
 
     node_id: int | None = None
@@ -172,10 +171,8 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         # The available measuring nodes: a push flush waits for a reading of each of them.
         self._round_size = 0
         self._flush_job = HassJob(self._flush_push)
-        # The listeners by their scope (node id or None, readings), for push flushes.
-        self._scoped_listeners: dict[
-            tuple[int | None, bool], dict[int, CALLBACK_TYPE]
-        ] = {}
+        # The listeners by their scope, for push flushes.
+        self._scoped_listeners: dict[ListenerScope, dict[int, CALLBACK_TYPE]] = {}
         self._listener_ids = 0
         self._unavailable_logged: set[int] = set()
         self.balancer = PowerBalancer(
@@ -291,9 +288,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._listener_ids += 1
         listener_id = self._listener_ids
         scope = context if isinstance(context, ListenerScope) else ListenerScope()
-        listeners = self._scoped_listeners.setdefault(
-            (scope.node_id, scope.readings), {}
-        )
+        listeners = self._scoped_listeners.setdefault(scope, {})
         listeners[listener_id] = update_callback
 
         @callback
@@ -318,13 +313,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._pushed_beyond_readings = set()
         beyond = self.changed_beyond_readings
         scoped = self._scoped_listeners
-        scopes: list[tuple[int | None, bool]] = [(None, True)]
+        scopes = [ListenerScope()]
         if beyond:
-            scopes.append((None, False))
+            scopes.append(ListenerScope(readings=False))
         for node_id in changed:
-            scopes.append((node_id, True))
+            scopes.append(ListenerScope(node_id))
             if node_id in beyond:
-                scopes.append((node_id, False))
+                scopes.append(ListenerScope(node_id, readings=False))
         listeners = [
             update_callback
             for scope in scopes
