@@ -500,9 +500,8 @@ class _Faults:
     chunks: ChunkFaults = field(default_factory=ChunkFaults)
     one_shot: deque[ChunkFault] = field(default_factory=deque)
     next_send_error: SendError | None = None
-    next_send_command: str = (
-        ""  # the next SEND whose payload starts so (upper case) fails
-    )
+    # of the next SEND whose payload starts so (upper case; "": any)
+    next_send_command: str = ""
     stale_cache: bool = False
     missed_group_messages: int = 0
     ota_drop: float = 0.0  # share of 0xDC04 writes without response lost on the way

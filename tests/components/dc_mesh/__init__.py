@@ -8,8 +8,11 @@ from datetime import timedelta
 import time
 
 from freezegun.api import TickingDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.dc_mesh.const import DOMAIN
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -34,3 +37,14 @@ async def advance(
     freezer.move_to(freezer() + timedelta(seconds=seconds))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def unload_entries(hass: HomeAssistant) -> None:
+    """Unload the dc_mesh entries still loaded: before a simulated mesh goes away.
+
+    As when Home Assistant stops with the mesh in range; otherwise they would spend the
+    teardown failing over to nodes that vanished.
+    """
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)

@@ -7,7 +7,6 @@ from unittest.mock import patch
 
 import freezegun
 from freezegun.api import TickingDateTimeFactory
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 import pytest
@@ -15,6 +14,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh.const import CONF_MESH_ID, CONF_MESH_KEY, DOMAIN
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
+
+from . import unload_entries
 
 SENSOR_NODES = 4
 
@@ -69,11 +70,7 @@ async def mesh(
     unregister = async_register_mesh(hass, sim, source="dc_mesh_sim")
     await hass.async_block_till_done()
     yield sim
-    # Entries still loaded go first, as when Home Assistant stops with the mesh in range:
-    # otherwise they would spend the teardown failing over to nodes that vanished.
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            await hass.config_entries.async_unload(entry.entry_id)
+    await unload_entries(hass)
     unregister()
 
 

@@ -3,7 +3,8 @@ availability logging, repairs, bad notifications and translated errors."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 import logging
 from typing import Any
@@ -38,6 +39,37 @@ from . import advance, wait_for
 from .conftest import mesh_unique_id
 
 
+@contextmanager
+def _state_writes(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> Iterator[dict[str, list[str]]]:
+    """The entity ids of the entry's state writes meanwhile, by kind (changed, reported)."""
+    ours = {
+        registry_entry.entity_id
+        for registry_entry in er.async_entries_for_config_entry(
+            er.async_get(hass), entry.entry_id
+        )
+    }
+    events: dict[str, list[str]] = {EVENT_STATE_CHANGED: [], EVENT_STATE_REPORTED: []}
+
+    @callback
+    def is_ours(data: Mapping[str, Any]) -> bool:
+        return data["entity_id"] in ours
+
+    @callback
+    def record(event: Event) -> None:
+        events[event.event_type].append(event.data["entity_id"])
+
+    unsubs = [
+        hass.bus.async_listen(kind, record, event_filter=is_ours) for kind in events
+    ]
+    try:
+        yield events
+    finally:
+        for unsub in unsubs:
+            unsub()
+
+
 async def test_unsolicited_readings_update_entities(
     hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
 ) -> None:
@@ -65,27 +97,11 @@ async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_the
     link = coordinator.link
     assert link is not None
     key = mesh_unique_id(mesh)
-    entities = {
-        entry.entity_id: entry.unique_id
-        for entry in er.async_entries_for_config_entry(
-            er.async_get(hass), loaded_entry.entry_id
-        )
-    }
+    registry = er.async_get(hass)
     # (the first update after set-up passes every entity once: what they show was written
     # when they were added, not by an update)
     await coordinator.async_refresh()
     await hass.async_block_till_done()
-    events: dict[str, list[str]] = {EVENT_STATE_CHANGED: [], EVENT_STATE_REPORTED: []}
-
-    @callback
-    def ours(data: Mapping[str, Any]) -> bool:
-        return data["entity_id"] in entities
-
-    @callback
-    def record(event: Event) -> None:
-        events[event.event_type].append(entities[event.data["entity_id"]])
-
-    unsubs = [hass.bus.async_listen(kind, record, event_filter=ours) for kind in events]
     seen = [coordinator.data.nodes[2].reading]
 
     def pushed() -> bool:
@@ -93,13 +109,17 @@ async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_the
             seen.append(reading)
         return len(seen) > 5
 
-    await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
-    await wait_for(pushed)
-    await hass.async_block_till_done()
-    for unsub in unsubs:
-        unsub()
+    with _state_writes(hass, loaded_entry) as events:
+        await link._client.write_gatt_char(
+            COMMAND_CHAR_UUID, b"2:MONITOR", response=True
+        )
+        await wait_for(pushed)
+        await hass.async_block_till_done()
     assert events[EVENT_STATE_REPORTED] == []
-    written = set(events[EVENT_STATE_CHANGED])
+    written = {
+        registry.async_get(entity_id).unique_id
+        for entity_id in events[EVENT_STATE_CHANGED]
+    }
     assert f"{key}_2_voltage" in written  # the readings moved (sensor noise)
     node_2 = {f"{key}_2_{field}" for field in ("voltage", "current", "power", "energy")}
     assert written <= node_2 | {f"{key}_total_power"}
@@ -308,29 +328,11 @@ async def test_an_update_writes_only_the_entities_that_changed(
 ) -> None:
     """Home Assistant's work follows what changed, not the size of the mesh."""
     coordinator = loaded_entry.runtime_data
-    entity_ids = {
-        entry.entity_id
-        for entry in er.async_entries_for_config_entry(
-            er.async_get(hass), loaded_entry.entry_id
-        )
-    }
     await coordinator.async_refresh()
     await hass.async_block_till_done()
-    events: dict[str, list[str]] = {EVENT_STATE_CHANGED: [], EVENT_STATE_REPORTED: []}
-
-    @callback
-    def ours(data: Mapping[str, Any]) -> bool:
-        return data["entity_id"] in entity_ids
-
-    @callback
-    def record(event: Event) -> None:
-        events[event.event_type].append(event.data["entity_id"])
-
-    unsubs = [hass.bus.async_listen(kind, record, event_filter=ours) for kind in events]
-    await coordinator.async_refresh()
-    await hass.async_block_till_done()
-    for unsub in unsubs:
-        unsub()
+    with _state_writes(hass, loaded_entry) as events:
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
     # no entity is rewritten with what it already shows (a state_reported event)
     assert events[EVENT_STATE_REPORTED] == []
     changed = events[EVENT_STATE_CHANGED]

@@ -25,7 +25,6 @@ from homeassistant.components.update import (
     SERVICE_INSTALL,
     UpdateEntityFeature,
 )
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     ATTR_SUPPORTED_FEATURES,
@@ -53,7 +52,7 @@ from custom_components.dc_mesh.dcmesh import ProtocolMode
 from simulator import ota as sim_ota, signing
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
-from . import wait_for
+from . import unload_entries, wait_for
 from .conftest import mesh_unique_id
 
 NODES = 5
@@ -86,11 +85,7 @@ async def mesh(
     unregister = async_register_mesh(hass, sim, source="dc_mesh_sim")
     await hass.async_block_till_done()
     yield sim
-    # Entries still loaded go first, as when Home Assistant stops with the mesh in range:
-    # otherwise they would spend the teardown failing over to nodes that vanished.
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            await hass.config_entries.async_unload(entry.entry_id)
+    await unload_entries(hass)
     unregister()
     sim.shutdown()
 
