@@ -2,8 +2,9 @@
 
 The failover policy (ranking, cool-off, back-off) is the library's `FailoverPolicy`; this file
 wires it to Home Assistant: the advertisers HA's Bluetooth manager knows, an advertisement
-callback that ends a back-off wait as soon as a usable node is heard again, HA's clock for the
-retries, and the repair issue of a mesh that stays unreachable.
+callback that ends a back-off wait (or jumps the queue of a running round) as soon as a usable
+node is heard again, HA's clock for the retries, and the repair issue of a mesh that stays
+unreachable.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bleak.backends.device import BLEDevice
@@ -55,6 +56,68 @@ class _Attempt:
     key_rejected: bool = False
 
 
+@dataclass(slots=True)
+class _Race:
+    """The connection attempts of one failover round, and the nodes to try next."""
+
+    queue: list[bluetooth.BluetoothServiceInfoBleak]
+    # each running attempt and its node, oldest first
+    pending: dict[asyncio.Future[DcMeshLink | None], str] = field(default_factory=dict)
+    # attempts that began while their node was off (it came back since): they only time out
+    stale: set[asyncio.Future[DcMeshLink | None]] = field(default_factory=set)
+    hurried: list[bluetooth.BluetoothServiceInfoBleak] = field(default_factory=list)
+    # the round waits on this with its attempts; set (to no link) to wake it
+    wakeup: asyncio.Future[DcMeshLink | None] | None = None
+
+    def back(self, address: str) -> None:
+        """`address` was heard again after a silence: attempts on it began while it was off."""
+        self.stale.update(t for t, a in self.pending.items() if a == address)
+
+    def hurry(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        """Try `info`'s node next, at once: it was just heard and is worth a try.
+
+        An attempt on it that runs already is left alone, unless it is stale: then it
+        starts over.
+        """
+        if any(i.address == info.address for i in self.hurried) or any(
+            a == info.address and t not in self.stale for t, a in self.pending.items()
+        ):
+            return
+        self.queue = [i for i in self.queue if i.address != info.address]
+        self.hurried.append(info)
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
+
+    def make_room(
+        self, address: str, silent: Callable[[str], bool]
+    ) -> list[asyncio.Future[DcMeshLink | None]]:
+        """Cancel what stands in the way of a hurried attempt on `address`; return it.
+
+        Its own stale attempt, or, with two attempts running, the oldest one on a node
+        that is `silent` now: its connection slot goes to a node on air.
+        """
+        cancel = [t for t, a in self.pending.items() if a == address]
+        if not cancel and len(self.pending) >= 2:
+            cancel = [t for t, a in self.pending.items() if silent(a)][:1]
+        for task in cancel:
+            del self.pending[task]
+            self.stale.discard(task)
+            task.cancel()
+        return cancel
+
+    def finished(self, task: asyncio.Future[DcMeshLink | None]) -> None:
+        """An attempt ended (with a link or without)."""
+        del self.pending[task]
+        self.stale.discard(task)
+
+
+async def _discard(task: asyncio.Future[DcMeshLink | None]) -> None:
+    """Wait for a cancelled attempt to end; close its link if it won the race to cancel."""
+    with contextlib.suppress(asyncio.CancelledError):
+        if (link := await task) is not None:
+            await link.disconnect()
+
+
 class MeshConnection:
     """Holds the one link of a mesh and replaces it when it dies."""
 
@@ -95,6 +158,7 @@ class MeshConnection:
         self._closing = False
         self._retry_unsub: CALLBACK_TYPE | None = None
         self._round: asyncio.Task[None] | None = None
+        self._racing: _Race | None = None
         self._unreachable_since: datetime | None = None
         self._refused: set[str] = set()
         self._outage_logged = False
@@ -202,17 +266,32 @@ class MeshConnection:
         self._heard[info.address] = info.time
         if not self.policy.heard(info.address, info.time - previous):
             return
+        if self._racing is not None:
+            self._racing.back(info.address)
         LOGGER.debug("%s: %s is back on air", self.title, info.address)
         self._wake(info)
 
     def _wake(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
-        """End a back-off wait now if `info`'s node is worth a try."""
-        if self._retry_unsub is None or self.link is not None:
-            return
-        if self.belongs(info) and self.policy.worth_waking(
-            self._candidate(info), bluetooth.MONOTONIC_TIME()
+        """A node worth a try was heard: end a back-off wait, or try it next in a round."""
+        if self.link is not None or not (
+            self.belongs(info)
+            and self.policy.worth_waking(
+                self._candidate(info), bluetooth.MONOTONIC_TIME()
+            )
         ):
+            return
+        if self._racing is not None:
+            self._racing.hurry(info)
+        elif self._retry_unsub is not None:
             self._schedule_round(0.0)
+
+    def _silent(self, address: str) -> bool:
+        """Whether a member has not been heard for a while (off, or out of range)."""
+        heard = self._heard.get(address)
+        return (
+            heard is None
+            or bluetooth.MONOTONIC_TIME() - heard >= self.policy.timing.recent
+        )
 
     async def async_close(self) -> None:
         """Stop failing over and close the link; nothing is adopted afterwards."""
@@ -254,7 +333,8 @@ class MeshConnection:
         Candidates are tried best first; when one takes longer than the policy's
         `race_after` (a node that died with its advertisement still cached only times
         out), the next one is tried alongside it, at most two at a time, and the first
-        that answers wins (the other attempt is cancelled, its slot freed).
+        that answers wins (the other attempt is cancelled, its slot freed). A usable node
+        heard meanwhile goes first (see `_race`).
 
         A node that cannot prove the mesh key is never adopted. Raises
         ConfigEntryAuthFailed when no node answered and a node known to be of this mesh
@@ -295,45 +375,70 @@ class MeshConnection:
         candidates: list[bluetooth.BluetoothServiceInfoBleak],
         attempt: _Attempt,
     ) -> DcMeshLink | None:
-        """Try the candidates, staggered (see `async_connect`); the winner or None."""
+        """Try the candidates, staggered (see `async_connect`); the winner or None.
+
+        A node heard again while the round runs (back after a silence, or just ready)
+        is tried at once, ahead of the queue (see `_Race.hurry`): after a total outage
+        the first node back does not wait for the round to work through the dead ones.
+        """
         loop = asyncio.get_running_loop()
-        queue = list(candidates)
-        pending: dict[asyncio.Task[DcMeshLink | None], str] = {}
+        race = self._racing = _Race(list(candidates))
         started_at = 0.0
         winner: DcMeshLink | None = None
+
+        def start(info: bluetooth.BluetoothServiceInfoBleak) -> None:
+            nonlocal started_at
+            task = self.hass.async_create_task(
+                self._try(info, attempt), eager_start=False
+            )
+            race.pending[task] = info.address
+            started_at = loop.time()
+
         try:
             while winner is None and not self._closing:
-                stagger_due = loop.time() - started_at >= self.policy.timing.race_after
-                if queue and (not pending or (len(pending) < 2 and stagger_due)):
-                    info = queue.pop(0)
-                    task = self.hass.async_create_task(
-                        self._try(info, attempt), eager_start=False
+                if race.hurried:
+                    info = race.hurried.pop(0)
+                    for cancelled in race.make_room(info.address, self._silent):
+                        self.hass.async_create_task(
+                            _discard(cancelled), eager_start=False
+                        )
+                    start(info)
+                elif race.queue and (
+                    not race.pending
+                    or (
+                        len(race.pending) < 2
+                        and loop.time() - started_at >= self.policy.timing.race_after
                     )
-                    pending[task] = info.address
-                    started_at = loop.time()
-                if not pending:
+                ):
+                    start(race.queue.pop(0))
+                if not race.pending:
                     break
                 timeout = None
-                if queue and len(pending) < 2:
+                if race.queue and len(race.pending) < 2:
                     timeout = max(
                         0.0, started_at + self.policy.timing.race_after - loop.time()
                     )
+                race.wakeup = loop.create_future()
                 done, _ = await asyncio.wait(
-                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    [*race.pending, race.wakeup],
+                    timeout=timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-                for task in done:
-                    pending.pop(task)
-                    if (link := task.result()) is not None and winner is None:
+                race.wakeup.cancel()
+                for finished in done:
+                    if finished is race.wakeup:
+                        continue
+                    race.finished(finished)
+                    if (link := finished.result()) is not None and winner is None:
                         winner = link
                     elif link is not None:
                         await link.disconnect()
         finally:
-            for task in pending:
+            self._racing = None
+            for task in race.pending:
                 task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError):
-                    if (link := await task) is not None:
-                        await link.disconnect()
+            for task in race.pending:
+                await _discard(task)
         if winner is not None and self._closing:
             await winner.disconnect()
             return None

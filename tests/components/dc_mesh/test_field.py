@@ -300,3 +300,50 @@ async def test_first_node_back_after_a_total_outage_is_tried_at_once(
     await wait_for(lambda: coordinator.link is not None, timeout=1.0)
     assert coordinator.link.address == addresses[2]
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+@pytest.mark.parametrize("being_tried", [True, False], ids=["tried", "queued"])
+async def test_node_back_during_a_round_through_dead_nodes_goes_first(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry, being_tried: bool
+) -> None:
+    """Every node is off; a round works through their cached advertisements (each try
+    only times out, 8 s here). The first node back is tried at once, not at its turn.
+
+    `being_tried`: the node that comes back is one of the two attempts already running
+    (begun while it was off: that attempt starts over) or still waits in the queue (the
+    oldest attempt on a silent node gives up its slot).
+    """
+    timing = dataclasses.replace(FAILOVER_TIMING, recent=0.3)
+    with patch("custom_components.dc_mesh.connection.FAILOVER_TIMING", timing):
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    coordinator = config_entry.runtime_data
+    connection = coordinator.connection
+    mesh.latencies = dataclasses.replace(mesh.latencies, connect_failure=8.0)
+    for node_id in range(4):
+        mesh.power_off(node_id)
+    await wait_for(
+        lambda: (
+            connection._racing is not None and len(connection._racing.pending) == 2
+        ),
+        timeout=4,
+    )
+    race = connection._racing
+    tried = set(race.pending.values())
+    back = next(
+        node
+        for node in mesh.nodes[:4]
+        if (node.mac in tried) is being_tried
+        and (being_tried or node.mac in {i.address for i in race.queue})
+    )
+    await wait_for(
+        lambda: bluetooth.MONOTONIC_TIME() - connection._heard[back.mac] > 0.3
+    )
+    mesh.power_on(back.node_id)
+    await wait_for(lambda: coordinator.link is not None, timeout=3)  # not 8 s
+    assert coordinator.link.address == back.mac
+    await hass.async_block_till_done()
+    for node in mesh.nodes[:4]:  # the cancelled attempts left no connection behind
+        assert len(node.sessions) == (node is back)
+    await hass.config_entries.async_unload(config_entry.entry_id)
