@@ -215,7 +215,7 @@ async def _outage(
     t_up, _ = timeline.first_after(timeline.links_up, ready[0] - 0.001, set())
     await _until(lambda: timeline.readings[-1][0] > t_up)
     t_data, _ = timeline.first_after(timeline.readings, t_up, set())
-    _started, gatt = max(
+    started, gatt = max(
         (c for c in timeline.connects[back.mac] if c[0] < t_up), key=lambda c: c[0]
     )
     for node in mesh.nodes:
@@ -225,7 +225,9 @@ async def _outage(
     return {
         "total": t_data - ready[0],
         "detection": 0.0,
-        "floor": gatt,
+        # the part of its GATT connect after it was ready (a v0.7 node, whose advertisement
+        # does not say, is tried as soon as it advertises)
+        "floor": max(0.0, started + gatt - ready[0]),
         "connect": t_up - ready[0],
         "first": t_data - t_up,
         "dead": 0,
