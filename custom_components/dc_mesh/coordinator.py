@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
@@ -95,17 +95,25 @@ def fallback_issue_id(entry_id: str) -> str:
     return f"mesh_fallback_{entry_id}"
 
 
+# The fields of a reading that an entity may show alone (see ListenerScope.field)
+READING_FIELDS: Final = ("duty", "voltage", "current_ma", "power_mw")
+
+
 class ListenerScope(NamedTuple):
     """What a listener shows (its context): a push flush calls only those it concerns.
 
     `node_id`: one node's (None: the mesh's); `readings`: False when nothing it shows comes
-    from readings (INFO, settings, the link), so pushed readings alone do not concern it.
+    from readings (INFO, settings, the link), so pushed readings alone do not concern it;
+    `field`: the one field of the node's readings it shows (one of READING_FIELDS), so a
+    reading that leaves that field as it was does not concern it (None: it shows something
+    that every reading changes, such as the energy or when the node was last seen).
     Every other update (polls, commands, link changes) calls every listener. (A tuple: the
     flush looks scopes up at every push, and a tuple hashes in C.)
     """
 
     node_id: int | None = None
     readings: bool = True
+    field: str | None = None
 
 
 class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
@@ -159,20 +167,19 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         self._polling = False
         # A poll that connects reads the new link itself (no extra refresh).
         self._connecting_in_poll = False
-        # Node ids whose data changed, while listeners are told about pushed readings;
-        # None (every other update: polls, commands, link changes): anything may have.
-        self.changed_nodes: set[int] | None = None
-        # Of them, while listeners are told about pushed readings: those that changed in
-        # more than their reading (INFO, availability, a node's first reading): listeners
-        # that show no reading are called for these only.
-        self.changed_beyond_readings: set[int] = set()
+        # Since the last push flush: the nodes whose data changed; of them, those that
+        # changed in more than their readings (INFO, availability, a node's first reading);
+        # and the fields in which a node's readings changed.
         self._pushed: set[int] = set()
         self._pushed_beyond_readings: set[int] = set()
+        self._pushed_fields: dict[int, set[str]] = {}
         # The available measuring nodes: a push flush waits for a reading of each of them.
         self._round_size = 0
         self._flush_job = HassJob(self._flush_push)
-        # The listeners by their scope, for push flushes.
+        # The listeners by their scope, and the scopes by node id (None: the mesh), for
+        # push flushes.
         self._scoped_listeners: dict[ListenerScope, dict[int, CALLBACK_TYPE]] = {}
+        self._scopes_of: dict[int | None, set[ListenerScope]] = {}
         self._listener_ids = 0
         self._unavailable_logged: set[int] = set()
         self.balancer = PowerBalancer(
@@ -290,6 +297,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         scope = context if isinstance(context, ListenerScope) else ListenerScope()
         listeners = self._scoped_listeners.setdefault(scope, {})
         listeners[listener_id] = update_callback
+        self._scopes_of.setdefault(scope.node_id, set()).add(scope)
 
         @callback
         def remove_listener() -> None:
@@ -299,46 +307,56 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         return remove_listener
 
     @callback
+    def async_update_listeners(self) -> None:
+        """Tell every listener (a poll, a command, a link change): pushed data included."""
+        if self._push_unsub is not None:
+            self._push_unsub()
+            self._push_unsub = None
+        self._pushed = set()
+        self._pushed_beyond_readings = set()
+        self._pushed_fields = {}
+        super().async_update_listeners()
+
+    @callback
     def _flush_push(self, _now: datetime | None = None) -> None:
         """Publish pushed data: to the listeners of the mesh and of the nodes that sent some.
 
-        Work proportional to what changed: the listeners of the other nodes' entities, and of
-        entities that show no reading when readings are all that came, are not called at all.
+        Work proportional to what changed: the listeners of the other nodes' entities, of
+        entities that show no reading when readings are all that came, and of entities that
+        show a field of the readings that stayed as it was, are not called at all.
         """
         self._push_unsub = None
         self._update_availability()
-        changed = self.changed_nodes = self._pushed
-        self.changed_beyond_readings = self._pushed_beyond_readings
-        self._pushed = set()
-        self._pushed_beyond_readings = set()
-        beyond = self.changed_beyond_readings
+        changed, self._pushed = self._pushed, set()
+        beyond, self._pushed_beyond_readings = self._pushed_beyond_readings, set()
+        fields, self._pushed_fields = self._pushed_fields, {}
         scoped = self._scoped_listeners
         scopes = [ListenerScope()]
         if beyond:
             scopes.append(ListenerScope(readings=False))
         for node_id in changed:
+            if node_id in beyond:  # everything the node's entities show
+                scopes.extend(self._scopes_of.get(node_id, ()))
+                continue
             scopes.append(ListenerScope(node_id))
-            if node_id in beyond:
-                scopes.append(ListenerScope(node_id, readings=False))
+            scopes.extend(
+                ListenerScope(node_id, True, field) for field in fields.get(node_id, ())
+            )
         listeners = [
             update_callback
             for scope in scopes
             if (in_scope := scoped.get(scope))
             for update_callback in in_scope.values()
         ]
-        try:
-            for update_callback in listeners:
-                try:
-                    update_callback()
-                except Exception:
-                    LOGGER.exception(
-                        "Unexpected error updating listener %s for %s",
-                        id(update_callback),
-                        self.name,
-                    )
-        finally:
-            self.changed_nodes = None
-            self.changed_beyond_readings = set()
+        for update_callback in listeners:
+            try:
+                update_callback()
+            except Exception:
+                LOGGER.exception(
+                    "Unexpected error updating listener %s for %s",
+                    id(update_callback),
+                    self.name,
+                )
 
     def _show_insecure(self, insecure: bool) -> None:
         """Warn, as a repair issue, while the gateway takes commands without a session."""
@@ -472,6 +490,13 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         previous = node.reading
         if previous is None:  # a measuring node from now on
             self._pushed_beyond_readings.add(node.node_id)
+        else:
+            fields = self._pushed_fields.get(node.node_id)
+            if fields is None:
+                fields = self._pushed_fields[node.node_id] = set()
+            for field in READING_FIELDS:
+                if getattr(previous, field) != getattr(reading, field):
+                    fields.add(field)
         if node.energy_kwh is None:
             node.energy_kwh = 0.0
         elif previous is not None and node.last_seen is not None:

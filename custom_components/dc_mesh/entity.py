@@ -54,14 +54,18 @@ class DcMeshEntity(CoordinatorEntity[DcMeshCoordinator]):
     one (~9 per node) would cost Home Assistant work (state machine, recorder, open
     dashboards) proportional to the mesh, not to what changed. Pushed readings (one per
     node and second, the bulk of the updates) reach only the entities of the nodes that
-    sent them and that show readings; of those, an entity whose inputs did not change
-    does not even compute its state.
+    sent them and that show what changed in them (a field of the reading that stayed as
+    it was calls nothing); of those, an entity whose inputs did not change does not even
+    compute its state.
     """
 
     _attr_has_entity_name = True
     # False: nothing the entity shows comes from a node's readings (INFO, settings, the
     # link): pushed readings alone leave it as it is.
     _shows_readings = True
+    # The one field of a node's readings the entity shows (see ListenerScope.field); None:
+    # every reading may change what it shows.
+    _reading_field: str | None = None
     # True: inputs (`_shown_inputs`) that differ always show differently (nothing rounds
     # them, as a timestamp's state does to whole seconds): a change is written at once,
     # without computing the state once more to compare it.
@@ -159,7 +163,7 @@ class DcMeshNodeEntity(DcMeshEntity):
 
     @property
     def _scope(self) -> ListenerScope:
-        return ListenerScope(self.node_id, self._shows_readings)
+        return ListenerScope(self.node_id, self._shows_readings, self._reading_field)
 
     @property
     def node(self) -> NodeData:

@@ -61,6 +61,7 @@ class DcMeshDutyNumber(DcMeshNodeEntity, NumberEntity):
     """The node's PWM duty; setting it is confirmed by a fresh reading."""
 
     entity_description = DUTY
+    _reading_field = "duty"
     _state_follows_inputs = True  # whole percents
 
     def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:

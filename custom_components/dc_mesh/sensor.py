@@ -42,6 +42,8 @@ class DcMeshNodeSensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[NodeData], float | str | datetime | None]
     # False: the value does not come from the node's readings (pushed ones leave it alone).
     shows_readings: bool = True
+    # The field of the node's readings it shows (see ListenerScope.field), if just one.
+    reading_field: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +65,7 @@ NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=2,
         value_fn=lambda node: node.reading.voltage if node.reading else None,
+        reading_field="voltage",
     ),
     DcMeshNodeSensorEntityDescription(
         key="current",
@@ -72,6 +75,7 @@ NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.MILLIAMPERE,
         suggested_display_precision=0,
         value_fn=lambda node: node.reading.current_ma if node.reading else None,
+        reading_field="current_ma",
     ),
     DcMeshNodeSensorEntityDescription(
         key="power",
@@ -81,6 +85,7 @@ NODE_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
         suggested_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=2,
         value_fn=lambda node: node.reading.power_mw if node.reading else None,
+        reading_field="power_mw",
     ),
     DcMeshNodeSensorEntityDescription(
         key="last_seen",
@@ -264,6 +269,7 @@ class DcMeshNodeSensor(DcMeshNodeEntity, SensorEntity):
         super().__init__(coordinator, node_id, description.key)
         self.entity_description = description
         self._shows_readings = description.shows_readings
+        self._reading_field = description.reading_field
         # a timestamp shows whole seconds: two values may look alike
         self._state_follows_inputs = (
             description.device_class is not SensorDeviceClass.TIMESTAMP

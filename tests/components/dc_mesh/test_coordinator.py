@@ -32,7 +32,9 @@ from custom_components.dc_mesh.const import (
     DOMAIN,
     EVENT_NODE_RESTARTED,
 )
+from custom_components.dc_mesh.coordinator import PUSH_COALESCE_SECONDS
 from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming
+from custom_components.dc_mesh.entity import DcMeshEntity
 from simulator.mesh import ChunkFaults, Mesh
 
 from . import advance, wait_for
@@ -89,7 +91,10 @@ async def test_unsolicited_readings_update_entities(
 
 
 async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_them(
-    hass: HomeAssistant, mesh: Mesh, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mesh: Mesh,
+    loaded_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
 ) -> None:
     """A MONITOR of one node: its reading entities (and the mesh's total) are written, no
     other node's, no static entity, nothing rewritten with what it already shows."""
@@ -114,7 +119,8 @@ async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_the
             COMMAND_CHAR_UUID, b"2:MONITOR", response=True
         )
         await wait_for(pushed)
-        await hass.async_block_till_done()
+        # one node of four pushes: its readings are shown when the coalescing window ends
+        await advance(hass, freezer, PUSH_COALESCE_SECONDS)
     assert events[EVENT_STATE_REPORTED] == []
     written = {
         registry.async_get(entity_id).unique_id
@@ -123,6 +129,53 @@ async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_the
     assert f"{key}_2_voltage" in written  # the readings moved (sensor noise)
     node_2 = {f"{key}_2_{field}" for field in ("voltage", "current", "power", "energy")}
     assert written <= node_2 | {f"{key}_total_power"}
+
+
+async def test_pushed_readings_call_only_the_entities_of_fields_that_changed(
+    hass: HomeAssistant,
+    mesh: Mesh,
+    config_entry: MockConfigEntry,
+    freezer: TickingDateTimeFactory,
+) -> None:
+    """A node whose readings repeat themselves (a steady load, no sensor noise): its
+    voltage, current, power and duty entities are not even called; what moves with every
+    reading (the energy) and the mesh's entities are."""
+    called: list[str | None] = []
+    original = DcMeshEntity._handle_coordinator_update
+
+    def spy(entity: DcMeshEntity) -> None:
+        called.append(entity.unique_id)
+        original(entity)
+
+    with patch.object(DcMeshEntity, "_handle_coordinator_update", spy):
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    coordinator = config_entry.runtime_data
+    link = coordinator.link
+    assert link is not None
+    load = mesh.node(2).load
+    assert load is not None
+    load.voltage_noise = load.current_noise = 0.0
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    seen = [coordinator.data.nodes[2].reading]
+
+    def pushed() -> bool:
+        if (reading := coordinator.data.nodes[2].reading) is not seen[-1]:
+            seen.append(reading)
+        return len(seen) > 5
+
+    called.clear()
+    await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
+    await wait_for(pushed)
+    await advance(hass, freezer, PUSH_COALESCE_SECONDS)
+    assert len({(r.duty, r.voltage, r.current_ma) for r in seen}) == 1
+    key = mesh_unique_id(mesh)
+    assert f"{key}_2_energy" in called
+    assert f"{key}_total_power" in called
+    for field in ("voltage", "current", "power", "duty_setting"):
+        assert f"{key}_2_{field}" not in called
 
 
 async def test_new_node_appears_without_reload(

@@ -324,9 +324,7 @@ async def test_node_back_during_a_round_through_dead_nodes_goes_first(
     for node_id in range(4):
         mesh.power_off(node_id)
     await wait_for(
-        lambda: (
-            connection._racing is not None and len(connection._racing.pending) == 2
-        ),
+        lambda: connection._racing is not None and len(connection._racing.pending) == 2,
         timeout=4,
     )
     race = connection._racing
