@@ -93,12 +93,14 @@ class _Race:
     ) -> list[asyncio.Future[DcMeshLink | None]]:
         """Cancel what stands in the way of a hurried attempt on `address`; return it.
 
-        Its own stale attempt, or, with two attempts running, the oldest one on a node
-        that is `silent` now: its connection slot goes to a node on air.
+        Its own stale attempt, and, with two other attempts running, the oldest one on a
+        node that is `silent` now: its connection slot goes to a node on air.
         """
         cancel = [t for t, a in self.pending.items() if a == address]
-        if not cancel and len(self.pending) >= 2:
-            cancel = [t for t, a in self.pending.items() if silent(a)][:1]
+        if len(self.pending) - len(cancel) >= 2:
+            cancel += [
+                t for t, a in self.pending.items() if a != address and silent(a)
+            ][:1]
         for task in cancel:
             del self.pending[task]
             self.stale.discard(task)
@@ -402,7 +404,10 @@ class MeshConnection:
                         self.hass.async_create_task(
                             _discard(cancelled), eager_start=False
                         )
-                    start(info)
+                    if len(race.pending) < 2:
+                        start(info)
+                    else:  # two nodes on air are being tried: it is next
+                        race.queue.insert(0, info)
                 elif race.queue and (
                     not race.pending
                     or (
@@ -413,6 +418,8 @@ class MeshConnection:
                     start(race.queue.pop(0))
                 if not race.pending:
                     break
+                if race.hurried:
+                    continue  # more nodes heard meanwhile: they start first
                 timeout = None
                 if race.queue and len(race.pending) < 2:
                     timeout = max(
