@@ -67,13 +67,13 @@ PAIRS = 4
 WARM_UP = 3.0  # s: the window of the warm-up runs
 # The rows: (meshes, nodes per mesh)
 SIZES = [(1, 10), (1, 30), (10, 10)]
-# Before (see the module's docstring; measured 2026-11-30 with this method), by row: CPU per
-# reading (baseline difference: median and range; inside: median), state writes per reading,
-# loop lag p99. The 30-node row was three meshes of 10.
+# Before (see the module's docstring; measured 2026-11-30 with this method and the compiled
+# ulid-transform), by row: CPU per reading (baseline difference: median and range; inside:
+# median), state writes per reading, loop lag p99. The 30-node row was three meshes of 10.
 BEFORE = {
-    (1, 10): ("519 us (259..797); 591 us", "17.53", "2.9 ms"),
-    (1, 30): ("540 us (492..618); 472 us", "18.64", "2.7 ms"),
-    (10, 10): ("396 us (229..826); 397 us", "17.78", "3.2 ms"),
+    (1, 10): ("895 us (281..1833); 707 us", "17.53", "4.1 ms"),
+    (1, 30): ("506 us (437..534); 433 us", "18.65", "2.5 ms"),
+    (10, 10): ("358 us (213..458); 328 us", "17.87", "2.7 ms"),
 }
 
 
