@@ -61,17 +61,27 @@ class _Race:
     """The connection attempts of one failover round, and the nodes to try next."""
 
     queue: list[bluetooth.BluetoothServiceInfoBleak]
-    # each running attempt and its node, oldest first
-    pending: dict[asyncio.Future[DcMeshLink | None], str] = field(default_factory=dict)
+    # each running attempt, oldest first: its node, and when it began (Bluetooth's clock)
+    pending: dict[asyncio.Future[DcMeshLink | None], tuple[str, float]] = field(
+        default_factory=dict
+    )
     # attempts that began while their node was off (it came back since): they only time out
     stale: set[asyncio.Future[DcMeshLink | None]] = field(default_factory=set)
     hurried: list[bluetooth.BluetoothServiceInfoBleak] = field(default_factory=list)
     # the round waits on this with its attempts; set (to no link) to wake it
     wakeup: asyncio.Future[DcMeshLink | None] | None = None
 
-    def back(self, address: str) -> None:
-        """`address` was heard again after a silence: attempts on it began while it was off."""
-        self.stale.update(t for t, a in self.pending.items() if a == address)
+    def back(self, address: str, silent_since: float) -> None:
+        """`address` was heard again after a silence: attempts begun since were on a node off.
+
+        (An attempt begun before the silence is left alone: a proxy may stop scanning while
+        it connects, so a node being connected may seem silent.)
+        """
+        self.stale.update(
+            t
+            for t, (a, began) in self.pending.items()
+            if a == address and began > silent_since
+        )
 
     def hurry(self, info: bluetooth.BluetoothServiceInfoBleak) -> None:
         """Try `info`'s node next, at once: it was just heard and is worth a try.
@@ -80,7 +90,8 @@ class _Race:
         starts over.
         """
         if any(i.address == info.address for i in self.hurried) or any(
-            a == info.address and t not in self.stale for t, a in self.pending.items()
+            a == info.address and t not in self.stale
+            for t, (a, _) in self.pending.items()
         ):
             return
         self.queue = [i for i in self.queue if i.address != info.address]
@@ -96,10 +107,10 @@ class _Race:
         Its own stale attempt, and, with two other attempts running, the oldest one on a
         node that is `silent` now: its connection slot goes to a node on air.
         """
-        cancel = [t for t, a in self.pending.items() if a == address]
+        cancel = [t for t, (a, _) in self.pending.items() if a == address]
         if len(self.pending) - len(cancel) >= 2:
             cancel += [
-                t for t, a in self.pending.items() if a != address and silent(a)
+                t for t, (a, _) in self.pending.items() if a != address and silent(a)
             ][:1]
         for task in cancel:
             del self.pending[task]
@@ -269,7 +280,7 @@ class MeshConnection:
         if not self.policy.heard(info.address, info.time - previous):
             return
         if self._racing is not None:
-            self._racing.back(info.address)
+            self._racing.back(info.address, previous)
         LOGGER.debug("%s: %s is back on air", self.title, info.address)
         self._wake(info)
 
@@ -388,24 +399,27 @@ class MeshConnection:
         started_at = 0.0
         winner: DcMeshLink | None = None
 
-        def start(info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        def start(
+            info: bluetooth.BluetoothServiceInfoBleak,
+            after: list[asyncio.Task[None]] | None = None,
+        ) -> None:
             nonlocal started_at
             task = self.hass.async_create_task(
-                self._try(info, attempt), eager_start=False
+                self._try(info, attempt, after), eager_start=False
             )
-            race.pending[task] = info.address
+            race.pending[task] = (info.address, bluetooth.MONOTONIC_TIME())
             started_at = loop.time()
 
         try:
             while winner is None and not self._closing:
                 if race.hurried:
                     info = race.hurried.pop(0)
-                    for cancelled in race.make_room(info.address, self._silent):
-                        self.hass.async_create_task(
-                            _discard(cancelled), eager_start=False
-                        )
+                    ended = [
+                        self.hass.async_create_task(_discard(c), eager_start=False)
+                        for c in race.make_room(info.address, self._silent)
+                    ]
                     if len(race.pending) < 2:
-                        start(info)
+                        start(info, ended)
                     else:  # two nodes on air are being tried: it is next
                         race.queue.insert(0, info)
                 elif race.queue and (
@@ -452,9 +466,18 @@ class MeshConnection:
         return winner
 
     async def _try(
-        self, info: bluetooth.BluetoothServiceInfoBleak, attempt: _Attempt
+        self,
+        info: bluetooth.BluetoothServiceInfoBleak,
+        attempt: _Attempt,
+        after: list[asyncio.Task[None]] | None = None,
     ) -> DcMeshLink | None:
-        """Connect to one candidate and check it: the link, or None (noted in `attempt`)."""
+        """Connect to one candidate and check it: the link, or None (noted in `attempt`).
+
+        `after`: the ends of cancelled attempts (their connection slots, maybe to the same
+        node) to wait for first.
+        """
+        if after:
+            await asyncio.wait(after)
         link = self._new_link(info)
         try:
             await link.connect()

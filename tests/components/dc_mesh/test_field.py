@@ -20,6 +20,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dc_mesh import async_remove_config_entry_device
+from custom_components.dc_mesh.connection import _Race
 from custom_components.dc_mesh.const import DOMAIN, FAILOVER_TIMING
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
@@ -328,7 +329,7 @@ async def test_node_back_during_a_round_through_dead_nodes_goes_first(
         timeout=4,
     )
     race = connection._racing
-    tried = set(race.pending.values())
+    tried = {address for address, _ in race.pending.values()}
     back = next(
         node
         for node in mesh.nodes[:4]
@@ -345,3 +346,33 @@ async def test_node_back_during_a_round_through_dead_nodes_goes_first(
     for node in mesh.nodes[:4]:  # the cancelled attempts left no connection behind
         assert len(node.sessions) == (node is back)
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_round_restarts_only_attempts_on_a_node_that_was_off(
+    hass: HomeAssistant, mesh: Mesh
+) -> None:
+    """Which running attempts a node heard mid-round replaces, and which it leaves alone.
+
+    An attempt that began before the node's silence stays (a proxy may stop scanning while
+    it connects); one that began during it was on a node that was off. With two attempts
+    on nodes on air, a node heard is next in line: never a third attempt.
+    """
+    info = {i.address: i for i in bluetooth.async_discovered_service_info(hass)}
+    a, b, c = (mesh.node(n).mac for n in range(3))
+    loop = asyncio.get_running_loop()
+    old, new, other = (loop.create_future() for _ in range(3))
+    race = _Race([info[c]])
+    race.pending = {old: (a, 10.0), new: (a, 12.5), other: (b, 12.6)}
+    race.back(a, silent_since=11.0)
+    assert race.stale == {new}
+    race.hurry(info[a])  # an attempt on it runs, begun before its silence: left alone
+    assert race.hurried == []
+    del race.pending[old]
+    race.hurry(info[a])
+    assert race.hurried == [info[a]]
+    assert race.make_room(a, lambda _: True) == [new]  # its own attempt starts over
+    assert new.cancelled()
+    race.pending = {old: (b, 13.0), other: (c, 13.1)}
+    assert race.make_room(a, lambda address: address == c) == [other]
+    race.pending = {old: (b, 13.0), other: (c, 13.1)}
+    assert race.make_room(a, lambda _: False) == []  # both on air: it waits its turn
