@@ -113,13 +113,12 @@ class _Race:
                 t for t, (a, _) in self.pending.items() if a != address and silent(a)
             ][:1]
         for task in cancel:
-            del self.pending[task]
-            self.stale.discard(task)
+            self.finished(task)
             task.cancel()
         return cancel
 
     def finished(self, task: asyncio.Future[DcMeshLink | None]) -> None:
-        """An attempt ended (with a link or without)."""
+        """An attempt is over (it ended, with a link or without, or it is cancelled)."""
         del self.pending[task]
         self.stale.discard(task)
 

@@ -312,10 +312,18 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         if self._push_unsub is not None:
             self._push_unsub()
             self._push_unsub = None
-        self._pushed = set()
-        self._pushed_beyond_readings = set()
-        self._pushed_fields = {}
+        self._take_pushed()
         super().async_update_listeners()
+
+    def _take_pushed(self) -> tuple[set[int], set[int], dict[int, set[str]]]:
+        """What pushes gathered since the last update (see `__init__`); gather afresh."""
+        taken = (self._pushed, self._pushed_beyond_readings, self._pushed_fields)
+        self._pushed, self._pushed_beyond_readings, self._pushed_fields = (
+            set(),
+            set(),
+            {},
+        )
+        return taken
 
     @callback
     def _flush_push(self, _now: datetime | None = None) -> None:
@@ -327,9 +335,7 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         """
         self._push_unsub = None
         self._update_availability()
-        changed, self._pushed = self._pushed, set()
-        beyond, self._pushed_beyond_readings = self._pushed_beyond_readings, set()
-        fields, self._pushed_fields = self._pushed_fields, {}
+        changed, beyond, fields = self._take_pushed()
         scoped = self._scoped_listeners
         scopes = [ListenerScope()]
         if beyond:

@@ -32,8 +32,11 @@ from custom_components.dc_mesh.const import (
     DOMAIN,
     EVENT_NODE_RESTARTED,
 )
-from custom_components.dc_mesh.coordinator import PUSH_COALESCE_SECONDS
-from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming
+from custom_components.dc_mesh.coordinator import (
+    PUSH_COALESCE_SECONDS,
+    DcMeshCoordinator,
+)
+from custom_components.dc_mesh.dcmesh import COMMAND_CHAR_UUID, FailoverTiming, Reading
 from custom_components.dc_mesh.entity import DcMeshEntity
 from simulator.mesh import ChunkFaults, Mesh
 
@@ -90,6 +93,22 @@ async def test_unsolicited_readings_update_entities(
     assert coordinator.data.nodes[2].last_seen != before
 
 
+async def _monitor_node_2(coordinator: DcMeshCoordinator) -> list[Reading]:
+    """Start node 2's MONITOR through the link; its last reading and 5 it pushes then."""
+    link = coordinator.link
+    assert link is not None
+    seen = [coordinator.data.nodes[2].reading]
+
+    def pushed() -> bool:
+        if (reading := coordinator.data.nodes[2].reading) is not seen[-1]:
+            seen.append(reading)
+        return len(seen) > 5
+
+    await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
+    await wait_for(pushed)
+    return [reading for reading in seen if reading is not None]
+
+
 async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_them(
     hass: HomeAssistant,
     mesh: Mesh,
@@ -99,26 +118,14 @@ async def test_pushed_readings_write_only_the_entities_of_the_node_that_sent_the
     """A MONITOR of one node: its reading entities (and the mesh's total) are written, no
     other node's, no static entity, nothing rewritten with what it already shows."""
     coordinator = loaded_entry.runtime_data
-    link = coordinator.link
-    assert link is not None
     key = mesh_unique_id(mesh)
     registry = er.async_get(hass)
     # (the first update after set-up passes every entity once: what they show was written
     # when they were added, not by an update)
     await coordinator.async_refresh()
     await hass.async_block_till_done()
-    seen = [coordinator.data.nodes[2].reading]
-
-    def pushed() -> bool:
-        if (reading := coordinator.data.nodes[2].reading) is not seen[-1]:
-            seen.append(reading)
-        return len(seen) > 5
-
     with _state_writes(hass, loaded_entry) as events:
-        await link._client.write_gatt_char(
-            COMMAND_CHAR_UUID, b"2:MONITOR", response=True
-        )
-        await wait_for(pushed)
+        await _monitor_node_2(coordinator)
         # one node of four pushes: its readings are shown when the coalescing window ends
         await advance(hass, freezer, PUSH_COALESCE_SECONDS)
     assert events[EVENT_STATE_REPORTED] == []
@@ -152,23 +159,13 @@ async def test_pushed_readings_call_only_the_entities_of_fields_that_changed(
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
     coordinator = config_entry.runtime_data
-    link = coordinator.link
-    assert link is not None
     load = mesh.node(2).load
     assert load is not None
     load.voltage_noise = load.current_noise = 0.0
     await coordinator.async_refresh()
     await hass.async_block_till_done()
-    seen = [coordinator.data.nodes[2].reading]
-
-    def pushed() -> bool:
-        if (reading := coordinator.data.nodes[2].reading) is not seen[-1]:
-            seen.append(reading)
-        return len(seen) > 5
-
     called.clear()
-    await link._client.write_gatt_char(COMMAND_CHAR_UUID, b"2:MONITOR", response=True)
-    await wait_for(pushed)
+    seen = await _monitor_node_2(coordinator)
     await advance(hass, freezer, PUSH_COALESCE_SECONDS)
     assert len({(r.duty, r.voltage, r.current_ma) for r in seen}) == 1
     key = mesh_unique_id(mesh)

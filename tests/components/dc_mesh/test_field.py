@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.dc_mesh import async_remove_config_entry_device
 from custom_components.dc_mesh.connection import _Race
 from custom_components.dc_mesh.const import DOMAIN, FAILOVER_TIMING
+from custom_components.dc_mesh.coordinator import DcMeshCoordinator
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh, Profile, build_mesh
 
@@ -268,16 +269,23 @@ async def test_dead_next_candidate_does_not_stall_the_failover(
     assert not mesh.by_mac(ranked[0]).sessions
 
 
-async def test_first_node_back_after_a_total_outage_is_tried_at_once(
-    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
-) -> None:
-    """Every node was gone and failed; the first advertisement of one ends the wait."""
+async def _set_up_quick_return(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> DcMeshCoordinator:
+    """Set the entry up with nodes counted as back after 0.3 s of silence (not 3 s)."""
     timing = dataclasses.replace(FAILOVER_TIMING, recent=0.3)
     with patch("custom_components.dc_mesh.connection.FAILOVER_TIMING", timing):
         config_entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
-    coordinator = config_entry.runtime_data
+    return config_entry.runtime_data
+
+
+async def test_first_node_back_after_a_total_outage_is_tried_at_once(
+    hass: HomeAssistant, mesh: Mesh, config_entry: MockConfigEntry
+) -> None:
+    """Every node was gone and failed; the first advertisement of one ends the wait."""
+    coordinator = await _set_up_quick_return(hass, config_entry)
     connection = coordinator.connection
     for node_id in range(4):
         mesh.power_off(node_id)
@@ -314,12 +322,7 @@ async def test_node_back_during_a_round_through_dead_nodes_goes_first(
     (begun while it was off: that attempt starts over) or still waits in the queue (the
     oldest attempt on a silent node gives up its slot).
     """
-    timing = dataclasses.replace(FAILOVER_TIMING, recent=0.3)
-    with patch("custom_components.dc_mesh.connection.FAILOVER_TIMING", timing):
-        config_entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(config_entry.entry_id)
-        await hass.async_block_till_done()
-    coordinator = config_entry.runtime_data
+    coordinator = await _set_up_quick_return(hass, config_entry)
     connection = coordinator.connection
     mesh.latencies = dataclasses.replace(mesh.latencies, connect_failure=8.0)
     for node_id in range(4):
