@@ -32,6 +32,7 @@ from custom_components.dc_mesh.const import (
     CONF_MESH_KEY,
     DEFAULT_STALE_TIMEOUT,
     DOMAIN,
+    POLL_INTERVAL_BASE,
 )
 from simulator.ha import async_register_mesh
 from simulator.mesh import Latencies, Mesh
@@ -307,7 +308,9 @@ async def test_removed_node_comes_back_as_new(
     assert not (await remove())["success"]  # it still answers
     mesh.power_off(3)
     await advance(hass, freezer, DEFAULT_STALE_TIMEOUT + 1)  # polls come due meanwhile
-    await advance(hass, freezer, 10)  # and the next one says it is stale
+    # and the next one says it is stale (a whole interval later: a jump of exactly the
+    # interval may land a hair before the poll is due)
+    await advance(hass, freezer, POLL_INTERVAL_BASE + 1)
     assert (await remove())["success"]
     await hass.async_block_till_done()
     assert (
