@@ -95,8 +95,12 @@ def fallback_issue_id(entry_id: str) -> str:
     return f"mesh_fallback_{entry_id}"
 
 
-# The fields of a reading that an entity may show alone (see ListenerScope.field)
-READING_FIELDS: Final = ("duty", "voltage", "current_ma", "power_mw")
+# A node's energy total as its sensor shows it: kWh to 4 decimals, the 0.1 Wh it is displayed
+# with. A load of a few watts adds a fraction of a mWh per reading: each such invisible step
+# would be a state write (and a recorder row) per node and second.
+ENERGY_DECIMALS: Final = 4
+# The field of a node's pushed data that its energy sensor shows (see ListenerScope.field)
+ENERGY_FIELD: Final = "energy"
 
 
 class ListenerScope(NamedTuple):
@@ -104,9 +108,10 @@ class ListenerScope(NamedTuple):
 
     `node_id`: one node's (None: the mesh's); `readings`: False when nothing it shows comes
     from readings (INFO, settings, the link), so pushed readings alone do not concern it;
-    `field`: the one field of the node's readings it shows (one of READING_FIELDS), so a
-    reading that leaves that field as it was does not concern it (None: it shows something
-    that every reading changes, such as the energy or when the node was last seen).
+    `field`: the one field of the node's readings it shows (a field of `Reading`, or
+    ENERGY_FIELD: the energy total as shown), so a reading that leaves that field as it was
+    does not concern it (None: it shows something that every reading changes, such as when
+    the node was last seen).
     Every other update (polls, commands, link changes) calls every listener. (A tuple: the
     flush looks scopes up at every push, and a tuple hashes in C.)
     """
@@ -494,26 +499,42 @@ class DcMeshCoordinator(DataUpdateCoordinator[MeshData]):
         node = self._node(reading.node_id)
         now = dt_util.utcnow()
         previous = node.reading
-        if previous is None:  # a measuring node from now on
+        fields: set[str] | None = None
+        if previous is None:  # a measuring node from now on: all its entities are told
             self._pushed_beyond_readings.add(node.node_id)
         else:
             fields = self._pushed_fields.get(node.node_id)
             if fields is None:
                 fields = self._pushed_fields[node.node_id] = set()
-            for field in READING_FIELDS:
-                if getattr(previous, field) != getattr(reading, field):
-                    fields.add(field)
-        if node.energy_kwh is None:
-            node.energy_kwh = 0.0
-        elif previous is not None and node.last_seen is not None:
-            elapsed = now - node.last_seen
-            if elapsed <= self.stale_timeout:  # never integrate across a gap
-                node.energy_kwh += (
-                    (previous.power_mw + reading.power_mw)
-                    / 2
-                    * elapsed.total_seconds()
-                    / MWS_PER_KWH
-                )
+            # (the fields one by one: this runs at every reading of every node)
+            if previous.duty != reading.duty:
+                fields.add("duty")
+            if previous.voltage != reading.voltage:
+                fields.add("voltage")
+            if previous.current_ma != reading.current_ma:
+                fields.add("current_ma")
+            if previous.power_mw != reading.power_mw:
+                fields.add("power_mw")
+        energy = node.energy_kwh
+        if energy is None:
+            total = 0.0
+        else:
+            total = energy
+            if previous is not None and node.last_seen is not None:
+                elapsed = now - node.last_seen
+                if elapsed <= self.stale_timeout:  # never integrate across a gap
+                    total += (
+                        (previous.power_mw + reading.power_mw)
+                        / 2
+                        * elapsed.total_seconds()
+                        / MWS_PER_KWH
+                    )
+        node.energy_kwh = total
+        if fields is not None and (
+            energy is None
+            or round(total, ENERGY_DECIMALS) != round(energy, ENERGY_DECIMALS)
+        ):
+            fields.add(ENERGY_FIELD)
         node.reading = reading
         node.last_seen = now
         if self.publisher is not None:

@@ -28,7 +28,12 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import DcMeshConfigEntry, DcMeshCoordinator
+from .coordinator import (
+    ENERGY_DECIMALS,
+    ENERGY_FIELD,
+    DcMeshConfigEntry,
+    DcMeshCoordinator,
+)
 from .entity import DcMeshHubEntity, DcMeshNodeEntity, async_add_node_entities
 from .models import MeshData, NodeData
 
@@ -141,11 +146,8 @@ INFO_SENSORS: tuple[DcMeshNodeSensorEntityDescription, ...] = (
 )
 
 # Stored in kWh (restored totals stay comparable), shown in Wh: a few-watt load visibly counts.
-# The total is integrated at full precision and shown to 0.1 Wh (the display precision): a
-# load of a few watts adds a fraction of a mWh per reading, and writing each such invisible
-# step would be a state write (and a recorder row) per node and second.
-ENERGY_DECIMALS = 4  # of a kWh
-
+# The total is integrated at full precision and shown to 0.1 Wh (the display precision, see
+# ENERGY_DECIMALS).
 ENERGY_SENSOR = SensorEntityDescription(
     key="energy",
     device_class=SensorDeviceClass.ENERGY,
@@ -293,6 +295,7 @@ class DcMeshEnergySensor(DcMeshNodeEntity, RestoreSensor):
 
     entity_description = ENERGY_SENSOR
     _state_follows_inputs = True
+    _reading_field = ENERGY_FIELD  # told only when the total as shown changed
 
     def __init__(self, coordinator: DcMeshCoordinator, node_id: int) -> None:
         """Attach to the node."""

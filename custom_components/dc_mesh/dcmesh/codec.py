@@ -123,6 +123,9 @@ _READING_RE: Final = re.compile(
 _MESSAGE_START: Final = re.compile(
     rb"NODE(?:[0-9]|_READY)|SENT:|ERROR:|ERR:|TIMEOUT:|MESH_READY|GATEWAY_|AUTH:|OTA:"
 )
+# The first bytes of those keywords: most chunks that continue a message start with none of
+# them (a cheaper test than the match, made first)
+_MESSAGE_INITIALS: Final = frozenset(b"NSETMGAO")
 
 
 def node_id_from_address(addr: int) -> int | None:
@@ -236,7 +239,7 @@ class Reassembler:
 
     def __init__(self) -> None:
         """Start with no partial message."""
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | bytearray] = []
         self._length = 0
         self._skipping = False
         self.discarded = 0
@@ -262,12 +265,17 @@ class Reassembler:
         self._length = 0
         self._skipping = False
 
-    def feed(self, chunk: bytes) -> bytes | None:
+    def feed(self, chunk: bytes | bytearray) -> bytes | None:
         """Add one notification; return the message it completes, if any."""
         self.fed += 1
         prefixed = chunk.startswith(CHUNK_PREFIX)
         body = chunk[len(CHUNK_PREFIX) :] if prefixed else chunk
-        if self.pending and _MESSAGE_START.match(body):
+        if (
+            (self._parts or self._skipping)
+            and body
+            and body[0] in _MESSAGE_INITIALS
+            and _MESSAGE_START.match(body)
+        ):
             self.reset()  # the pending message lost its end: this one is new
         if self._skipping:
             if not prefixed:

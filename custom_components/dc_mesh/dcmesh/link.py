@@ -829,13 +829,16 @@ class DcMeshLink:
     def _on_notification(
         self, _characteristic: BleakGATTCharacteristic, data: bytearray
     ) -> None:
-        self.stats.notifications += 1
-        given_up = self._reassembler.discarded
-        message = self._reassembler.feed(bytes(data))
-        self.stats.malformed += self._reassembler.discarded - given_up
+        stats = self.stats
+        stats.notifications += 1
+        reassembler = self._reassembler
+        given_up = reassembler.discarded
+        message = reassembler.feed(data)
+        if reassembler.discarded != given_up:
+            stats.malformed += reassembler.discarded - given_up
         if message is None:
             return
-        self.stats.messages += 1
+        stats.messages += 1
         if self._message_callbacks:  # only while a firmware update runs
             for raw_callback in list(self._message_callbacks):
                 try:

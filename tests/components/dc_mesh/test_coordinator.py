@@ -145,8 +145,9 @@ async def test_pushed_readings_call_only_the_entities_of_fields_that_changed(
     freezer: TickingDateTimeFactory,
 ) -> None:
     """A node whose readings repeat themselves (a steady load, no sensor noise): its
-    voltage, current, power and duty entities are not even called; what moves with every
-    reading (the energy) and the mesh's entities are."""
+    voltage, current, power and duty entities are not even called, nor its energy while the
+    total as shown (0.1 Wh) stays; the mesh's entities are. The energy entity is called
+    when its shown total moves."""
     called: list[str | None] = []
     original = DcMeshEntity._handle_coordinator_update
 
@@ -162,6 +163,7 @@ async def test_pushed_readings_call_only_the_entities_of_fields_that_changed(
     load = mesh.node(2).load
     assert load is not None
     load.voltage_noise = load.current_noise = 0.0
+    await coordinator.async_set_duty(2, 50)  # a load: its energy grows
     await coordinator.async_refresh()
     await hass.async_block_till_done()
     called.clear()
@@ -169,10 +171,20 @@ async def test_pushed_readings_call_only_the_entities_of_fields_that_changed(
     await advance(hass, freezer, PUSH_COALESCE_SECONDS)
     assert len({(r.duty, r.voltage, r.current_ma) for r in seen}) == 1
     key = mesh_unique_id(mesh)
-    assert f"{key}_2_energy" in called
     assert f"{key}_total_power" in called
-    for field in ("voltage", "current", "power", "duty_setting"):
+    for field in ("voltage", "current", "power", "duty_setting", "energy"):
         assert f"{key}_2_{field}" not in called
+    # Just below a step of what the energy entity shows (0.45 Wh shows as 0.4 Wh, then 0.5)
+    assert seen[-1].power_mw > 0
+    coordinator.data.nodes[2].energy_kwh = 0.00045 - 1e-12
+    energy_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{key}_2_energy")
+    assert energy_id is not None
+    called.clear()
+    await _monitor_node_2(coordinator)
+    await advance(hass, freezer, PUSH_COALESCE_SECONDS)
+    assert called.count(f"{key}_2_energy") == 1
+    assert (state := hass.states.get(energy_id)) is not None
+    assert float(state.state) == pytest.approx(0.5)
 
 
 async def test_new_node_appears_without_reload(
