@@ -12,16 +12,20 @@ Measured over a window:
   Home Assistant entries; after a warm-up pair, runs alternate in pairs whose order flips, and
   the median of the differences is reported with their range. The process CPU of the
   simulator alone varies by tens of microseconds per reading between runs: at 10 readings a
-  second that noise is most of the figure, at 100 a second it is within about 10 %;
-- "inside": CPU spent inside the integration's entry points (the link's notification callback,
-  which parses, ingests and flushes, and the coalescing timer's flush), Home Assistant's state
-  writes included. It misses what the integration causes elsewhere (event loop scheduling,
-  state_changed listeners, garbage collections it triggers, a busier cache for the simulator),
-  so it is a lower bound, but it has no baseline noise;
+  second that noise is most of the figure, at 100 a second it is within about 10 %. These
+  runs carry no instrumentation: the readings are the links' messages (in a MONITOR's steady
+  state each one is a reading);
+- in further runs, with timers around the integration's entry points (their own cost, two
+  process-time calls a timed call, counts there, not in the figure above): "inside", CPU spent
+  inside the entry points (the link's notification callback, which parses, ingests and
+  flushes, and the coalescing timer's flush), Home Assistant's state writes included. It
+  misses what the integration causes elsewhere (event loop scheduling, garbage collections it
+  triggers, a busier cache for the simulator), so it is a lower bound, but it has no baseline
+  noise;
 - of that, Home Assistant's own state writes (`async_write_ha_state`);
 - state writes per reading (our entities' `async_write_ha_state` calls: each is one
   state_changed or state_reported event);
-- the event loop's lag (p99 of how late a 50 ms timer fires).
+- the event loop's lag (p99 of how late a 50 ms timer fires, in the uninstrumented runs).
 
 The baseline has the same simulated work: the same meshes and monitor clients, and in place of
 the integration's link a bare subscriber of the gateway node, so the simulator chunks and sends
@@ -39,7 +43,8 @@ its 30-node row is three meshes of 10), on the same machine, with the same simul
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 import functools
 import gc
@@ -56,7 +61,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from benchmarks.report import BenchResults
 from custom_components.dc_mesh.const import CONF_MESH_ID, CONF_MESH_KEY, DOMAIN
 from custom_components.dc_mesh.coordinator import DcMeshCoordinator
-from custom_components.dc_mesh.dcmesh import DcMeshLink, Reading
+from custom_components.dc_mesh.dcmesh import DcMeshLink
 from simulator.mesh import GattSession, Latencies, Mesh, build_mesh
 
 WINDOW = 10.0  # s: one run
@@ -65,6 +70,7 @@ WINDOW = 10.0  # s: one run
 # pair that is not counted (the first runs of a process are the slowest).
 PAIRS = 4
 WARM_UP = 3.0  # s: the window of the warm-up runs
+INSTRUMENTED_RUNS = 2  # with entries and timers: inside, HA's writes, writes per reading
 # The rows: (meshes, nodes per mesh)
 SIZES = [(1, 10), (1, 30), (10, 10)]
 # Before (see the module's docstring; measured 2026-11-30 with this method and the compiled
@@ -114,11 +120,10 @@ async def _lag(stop: asyncio.Event, lags: list[float]) -> None:
 
 
 class _Counters:
-    """What one run counts while its window is open."""
+    """What one instrumented run counts while its window is open."""
 
     def __init__(self) -> None:
         self.open = False
-        self.readings = 0
         self.writes = 0
         self.write_cpu = 0.0
         self.inside_cpu = 0.0
@@ -141,25 +146,19 @@ class _Counters:
         return wrapper
 
 
-async def _measure(
-    hass: HomeAssistant, meshes: list[Mesh], with_entries: bool, window: float = WINDOW
-) -> dict[str, float]:
-    from simulator.ha import async_register_mesh
+def _messages(entries: list[MockConfigEntry]) -> int:
+    """The messages the entries' links have taken so far."""
+    total = 0
+    for entry in entries:
+        link = entry.runtime_data.link
+        assert link is not None
+        total += link.stats.messages
+    return total
 
-    unregister = [
-        async_register_mesh(hass, mesh, source=f"sim_{i}")
-        for i, mesh in enumerate(meshes)
-    ]
-    counters = _Counters()
-    entries: list[MockConfigEntry] = []
-    sessions: list[GattSession] = []
-    original_ingest = DcMeshCoordinator._ingest
 
-    def ingest(self: DcMeshCoordinator, reading: Reading) -> None:
-        if counters.open:
-            counters.readings += 1
-        original_ingest(self, reading)
-
+@contextmanager
+def _timers(counters: _Counters) -> Iterator[None]:
+    """Time the integration's entry points and Home Assistant's state writes."""
     original_write = Entity.async_write_ha_state
 
     def timed_write(self: Entity) -> None:
@@ -172,11 +171,6 @@ async def _measure(
                 counters.writes += 1
 
     with (
-        patch.object(DcMeshCoordinator, "_ingest", ingest),
-        patch(
-            "custom_components.dc_mesh.coordinator.poll_interval",
-            return_value=timedelta(hours=1),
-        ),
         patch.object(Entity, "async_write_ha_state", timed_write),
         patch.object(
             DcMeshLink,
@@ -188,6 +182,32 @@ async def _measure(
             "_flush_push",
             counters.timed(DcMeshCoordinator._flush_push),
         ),
+    ):
+        yield
+
+
+async def _measure(
+    hass: HomeAssistant,
+    meshes: list[Mesh],
+    with_entries: bool,
+    window: float = WINDOW,
+    instrumented: bool = False,
+) -> dict[str, float]:
+    from simulator.ha import async_register_mesh
+
+    unregister = [
+        async_register_mesh(hass, mesh, source=f"sim_{i}")
+        for i, mesh in enumerate(meshes)
+    ]
+    counters = _Counters()
+    entries: list[MockConfigEntry] = []
+    sessions: list[GattSession] = []
+    with (
+        patch(
+            "custom_components.dc_mesh.coordinator.poll_interval",
+            return_value=timedelta(hours=1),
+        ),
+        _timers(counters) if instrumented else nullcontext(),
     ):
         if with_entries:
             for mesh in meshes:
@@ -221,9 +241,11 @@ async def _measure(
         gc.collect()
         gc.freeze()
         counters.open = True
+        messages = _messages(entries)
         cpu = time.process_time()
         await asyncio.sleep(window)
         cpu = time.process_time() - cpu
+        readings = _messages(entries) - messages
         counters.open = False
         gc.unfreeze()
         stop.set()
@@ -240,7 +262,7 @@ async def _measure(
     lags.sort()
     return {
         "cpu": cpu,
-        "readings": counters.readings,
+        "readings": readings,
         "writes": counters.writes,
         "write_cpu": counters.write_cpu,
         "inside_cpu": counters.inside_cpu,
@@ -268,7 +290,7 @@ async def test_work_per_reading(
 
     differences: list[float] = []  # integration CPU per reading, one per pair of runs
     inside: list[float] = []  # the same, measured in the entry points, one per run
-    readings = writes = 0
+    readings = timed_readings = writes = 0
     write_cpu = lag = baseline_lag = 0.0
     await _measure(hass, meshes(), with_entries=False, window=WARM_UP)
     await _measure(hass, meshes(), with_entries=True, window=WARM_UP)
@@ -282,11 +304,15 @@ async def test_work_per_reading(
         count = max(int(measured["readings"]), 1)
         differences.append((measured["cpu"] - baseline["cpu"]) / count)
         readings += count
-        writes += int(measured["writes"])
-        write_cpu += measured["write_cpu"]
-        inside.append(measured["inside_cpu"] / count)
         lag = max(lag, measured["lag_p99"])
         baseline_lag = max(baseline_lag, baseline["lag_p99"])
+    for _ in range(INSTRUMENTED_RUNS):
+        timed = await _measure(hass, meshes(), with_entries=True, instrumented=True)
+        count = max(int(timed["readings"]), 1)
+        timed_readings += count
+        writes += int(timed["writes"])
+        write_cpu += timed["write_cpu"]
+        inside.append(timed["inside_cpu"] / count)
     before_cpu, before_writes, before_lag = BEFORE[mesh_count, nodes]
     bench.add(
         "Scale: meshes pushing 1 reading per node per second "
@@ -298,8 +324,8 @@ async def test_work_per_reading(
             f"({min(differences) * 1e6:.0f}..{max(differences) * 1e6:.0f})",
             "inside": f"{statistics.median(inside) * 1e6:.0f} us "
             f"({min(inside) * 1e6:.0f}..{max(inside) * 1e6:.0f})",
-            "HA's writes": f"{write_cpu / readings * 1e6:.0f} us",
-            "writes per reading": f"{writes / readings:.2f}",
+            "HA's writes": f"{write_cpu / timed_readings * 1e6:.0f} us",
+            "writes per reading": f"{writes / timed_readings:.2f}",
             "loop lag p99": f"{lag * 1000:.1f} ms (baseline {baseline_lag * 1000:.1f})",
             "before: CPU": before_cpu,
             "writes": before_writes,
