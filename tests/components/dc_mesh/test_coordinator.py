@@ -177,7 +177,9 @@ async def test_pushed_readings_call_only_the_entities_of_fields_that_changed(
     # Just below a step of what the energy entity shows (0.45 Wh shows as 0.4 Wh, then 0.5)
     assert seen[-1].power_mw > 0
     coordinator.data.nodes[2].energy_kwh = 0.00045 - 1e-12
-    energy_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{key}_2_energy")
+    energy_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{key}_2_energy"
+    )
     assert energy_id is not None
     called.clear()
     await _monitor_node_2(coordinator)
