@@ -76,13 +76,13 @@ SIZES = [(1, 10), (1, 30), (10, 10)]
 # Pairs by row: the row with the target gets more (a pair's difference varies by a few
 # hundred us per reading on a busy machine; the median of 8 is steadier than that of 4)
 PAIRS = {(1, 10): 4, (1, 30): 4, (10, 10): 8}
-# Before (see the module's docstring; measured 2026-11-30 with this method and the compiled
-# ulid-transform), by row: CPU per reading (baseline difference: median and range; inside:
+# Before (see the module's docstring; measured 2026-11-30 with this method, the same day as the
+# README's figures), by row: CPU per reading (baseline difference: median and range; inside:
 # median), state writes per reading, loop lag p99. The 30-node row was three meshes of 10.
 BEFORE = {
-    (1, 10): ("895 us (281..1833); 707 us", "17.53", "4.1 ms"),
-    (1, 30): ("506 us (437..534); 433 us", "18.65", "2.5 ms"),
-    (10, 10): ("358 us (213..458); 328 us", "17.87", "2.7 ms"),
+    (1, 10): ("593 us (-529..1508); 1021 us", "17.53", "3.6 ms"),
+    (1, 30): ("559 us (474..619); 674 us", "18.50", "3.8 ms"),
+    (10, 10): ("366 us (132..1004); 510 us", "17.94", "4.0 ms"),
 }
 
 
