@@ -264,5 +264,16 @@ async def test_full_outbox_drops_the_oldest_readings_and_counts_them(
             await _poll(publishing)
     assert len(publisher.outbox) == 6
     assert publisher.dropped > 0
-    assert all(m.topic.endswith("/state") for m in list(publisher.outbox)[-4:])
+    # the readings kept are each node's newest (a status or availability message queued at
+    # any time in between is kept too)
+    kept: dict[str, list[int]] = {}
+    for message in publisher.outbox:
+        if message.reading:
+            kept.setdefault(message.topic, []).append(
+                json.loads(message.payload)["seq"]
+            )
+    assert kept
+    for topic, seqs in kept.items():
+        latest = publisher._seq[int(topic.split("/")[-2])]
+        assert seqs == list(range(latest - len(seqs) + 1, latest + 1))
     assert caplog.text.count("MQTT outbox of") == 1  # logged once, then counted
