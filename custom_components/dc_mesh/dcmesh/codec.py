@@ -120,12 +120,21 @@ _READING_RE: Final = re.compile(
 
 # How every message the firmware sends begins (v0.7 and v1). The reassembler uses it to
 # resynchronise after a lost chunk: see `Reassembler`.
-_MESSAGE_START: Final = re.compile(
-    rb"NODE(?:[0-9]|_READY)|SENT:|ERROR:|ERR:|TIMEOUT:|MESH_READY|GATEWAY_|AUTH:|OTA:"
+_MESSAGE_KEYWORDS: Final = (
+    rb"NODE(?:[0-9]|_READY)",
+    rb"SENT:",
+    rb"ERROR:",
+    rb"ERR:",
+    rb"TIMEOUT:",
+    rb"MESH_READY",
+    rb"GATEWAY_",
+    rb"AUTH:",
+    rb"OTA:",
 )
-# The first bytes of those keywords: most chunks that continue a message start with none of
-# them (a cheaper test than the match, made first)
-_MESSAGE_INITIALS: Final = frozenset(b"NSETMGAO")
+_MESSAGE_START: Final = re.compile(b"|".join(_MESSAGE_KEYWORDS))
+# Their first bytes: most chunks that continue a message start with none of them (a cheaper
+# test than the match, made first)
+_MESSAGE_INITIALS: Final = frozenset(keyword[0] for keyword in _MESSAGE_KEYWORDS)
 
 
 def node_id_from_address(addr: int) -> int | None:
@@ -271,7 +280,7 @@ class Reassembler:
         prefixed = chunk.startswith(CHUNK_PREFIX)
         body = chunk[len(CHUNK_PREFIX) :] if prefixed else chunk
         if (
-            (self._parts or self._skipping)
+            self.pending
             and body
             and body[0] in _MESSAGE_INITIALS
             and _MESSAGE_START.match(body)
